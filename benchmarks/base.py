@@ -1,0 +1,118 @@
+"""The interface of a benchmark table and the counting oracle that search strategies query."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from nas.errors import NasError
+
+
+class BenchmarkTable(ABC):
+    """Trained metrics of the architectures of one space.
+
+    Metrics are named; every table documents which it has. Common names:
+    ``test_acc`` (test accuracy after the full schedule, %), ``valid_acc`` (validation accuracy, %),
+    ``test_acc_12ep`` (low fidelity), ``params`` (parameters), ``train_seconds`` (simulated
+    training time of one model). Looking a metric up here does not count as training; use an
+    :class:`Oracle` for that.
+    """
+
+    #: the space this table belongs to (also its registry name)
+    name: ClassVar[str]
+
+    @classmethod
+    @abstractmethod
+    def open(cls, data_dir: str | Path | None = None) -> "BenchmarkTable":
+        """Read the table from the data directory (see :mod:`nas.paths`)."""
+
+    @property
+    @abstractmethod
+    def datasets(self) -> tuple[str, ...]:
+        """Datasets the table has metrics for."""
+
+    @abstractmethod
+    def metrics(self, dataset: str) -> tuple[str, ...]:
+        """Metric names available for ``dataset``."""
+
+    @abstractmethod
+    def lookup(self, arch: str, dataset: str, metric: str) -> float:
+        """The value of ``metric`` for architecture string ``arch`` (NaN if the table lacks it).
+
+        Raises :class:`NasError` for an architecture, dataset or metric the table does not have.
+        """
+
+    def __contains__(self, arch: str) -> bool:
+        try:
+            self.lookup(arch, self.datasets[0], self.metrics(self.datasets[0])[0])
+        except NasError:
+            return False
+        return True
+
+    def check(self, dataset: str, metric: str) -> None:
+        """Raise :class:`NasError` unless the table has ``metric`` for ``dataset``."""
+        if dataset not in self.datasets:
+            raise NasError(f"table {self.name!r} has no dataset {dataset!r}; it has: {', '.join(self.datasets)}")
+        if metric not in self.metrics(dataset):
+            raise NasError(
+                f"table {self.name!r} has no metric {metric!r} for {dataset}; it has: {', '.join(self.metrics(dataset))}"
+            )
+
+
+@dataclass
+class Query:
+    """One oracle query: which architecture, its metric value and the best value so far."""
+
+    arch: str
+    value: float
+    best: float
+    seconds: float
+
+
+@dataclass
+class Oracle:
+    """The training oracle: "training" a model is looking up its trained metric.
+
+    Every :meth:`train` call counts as one trained model against the budget and is recorded
+    with the running best, so a search's trajectory is ``[q.best for q in oracle.history]``.
+    """
+
+    table: BenchmarkTable
+    dataset: str
+    metric: str
+    budget: int | None = None
+    history: list[Query] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.table.check(self.dataset, self.metric)
+
+    @property
+    def queries(self) -> int:
+        """Number of models trained so far."""
+        return len(self.history)
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether the budget is used up."""
+        return self.budget is not None and self.queries >= self.budget
+
+    @property
+    def simulated_seconds(self) -> float:
+        """Sum of the simulated training times of the trained models (0 where unknown)."""
+        return sum(q.seconds for q in self.history)
+
+    def train(self, arch: str) -> float:
+        """"Train" ``arch``: look up its metric, count the query, record the running best."""
+        if self.exhausted:
+            raise RuntimeError(f"oracle budget of {self.budget} trained models is used up")
+        value = self.table.lookup(arch, self.dataset, self.metric)
+        seconds = 0.0
+        if "train_seconds" in self.table.metrics(self.dataset):
+            seconds = self.table.lookup(arch, self.dataset, "train_seconds")
+            seconds = 0.0 if math.isnan(seconds) else seconds
+        best = value if not self.history or math.isnan(self.history[-1].best) else max(self.history[-1].best, value)
+        self.history.append(Query(arch, value, best, seconds))
+        return value

@@ -1,0 +1,69 @@
+"""The ``nas`` command line.
+
+Each sub-command is one module of this package with a ``register(subparsers)`` function that
+adds its parser and sets ``func`` (called with the parsed arguments, returning an exit status).
+User errors (:class:`nas.errors.NasError`) print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import import_module
+from typing import Sequence
+
+from nas import __version__
+from nas.errors import NasError
+
+_COMMANDS = ("list", "info", "score", "compare", "search", "perf", "calibrate", "import_table")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"nas: error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every sub-command."""
+    parser = _Parser(prog="nas", description="Neural architecture search with zero-cost proxies.")
+    parser.add_argument("--version", action="version", version=f"nas {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    for command in _COMMANDS:
+        try:
+            module = import_module(f"nas.cli.{command}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"nas.cli.{command}":
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """``--data-dir`` and ``--cache-dir``, shared by the commands that read data or scores."""
+    parser.add_argument("--data-dir", help="data directory (default: $NAS_DATA_DIR, else ../shared/data)")
+    parser.add_argument("--cache-dir", help="cache directory of the score store (default: $NAS_CACHE_DIR, else ~/.cache/nas)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``nas`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except NasError as exc:
+        sys.stderr.write(f"nas: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("nas: interrupted; everything scored so far is kept in the score store\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,146 @@
+"""The interface every zero-cost proxy implements."""
+
+from __future__ import annotations
+
+import json
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+import torch.nn as nn
+
+from nas.errors import NasError
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of inputs (and, for real data, labels) with a stable identity.
+
+    ``identity`` names the exact content (e.g. ``"cifar10:real:train:n256:seed0"`` plus a hash of
+    the tensor); the score store keys scores on it.
+    """
+
+    inputs: torch.Tensor
+    targets: torch.Tensor | None
+    identity: str
+    dataset: str
+    kind: str = "real"
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+
+@dataclass(frozen=True)
+class ProxyContext:
+    """What a proxy may know besides the model and the batch."""
+
+    space: str
+    dataset: str
+    num_classes: int
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ProxyResult:
+    """A score, or NaN with the reason it could not be computed."""
+
+    value: float
+    reason: str | None = None
+
+    @classmethod
+    def nan(cls, reason: str) -> "ProxyResult":
+        """A missing score with its reason."""
+        return cls(math.nan, reason)
+
+    @property
+    def is_nan(self) -> bool:
+        """Whether the score is missing."""
+        return math.isnan(self.value)
+
+
+class Proxy(ABC):
+    """A zero-cost proxy.
+
+    Subclasses set ``name``, ``higher_is_better``, ``needs`` (a subset of ``{"data", "labels",
+    "gradients"}``) and ``defaults`` (setting name -> default value), and implement
+    :meth:`score`. Settings are validated at construction: unknown names and values of the
+    wrong type raise :class:`NasError`.
+    """
+
+    name: ClassVar[str]
+    higher_is_better: ClassVar[bool] = True
+    needs: ClassVar[frozenset[str]] = frozenset()
+    defaults: ClassVar[dict[str, Any]] = {}
+    #: one line for ``nas list proxies``
+    summary: ClassVar[str] = ""
+
+    def __init__(self, **settings: Any) -> None:
+        unknown = sorted(set(settings) - set(self.defaults))
+        if unknown:
+            known = ", ".join(sorted(self.defaults)) or "none"
+            raise NasError(f"proxy {self.name!r} has no setting {unknown[0]!r}; its settings: {known}")
+        merged = dict(self.defaults)
+        for key, value in settings.items():
+            merged[key] = _coerce(self.name, key, value, self.defaults[key])
+        self.settings: dict[str, Any] = merged
+
+    def settings_key(self) -> str:
+        """The settings as canonical JSON, part of the score store's key."""
+        return json.dumps(self.settings, sort_keys=True, default=str)
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        """Hook for proxies that need the model in a particular state; the identity by default."""
+        return model
+
+    @abstractmethod
+    def score(self, model: nn.Module, batch: Batch, context: ProxyContext) -> ProxyResult:
+        """Score the untrained ``model`` on ``batch``. The model may be modified in place."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.settings})"
+
+
+def _coerce(proxy: str, key: str, value: Any, default: Any) -> Any:
+    """Check one setting against its default's type, converting CLI strings."""
+    try:
+        return _convert(value, default)
+    except (TypeError, ValueError):
+        raise NasError(
+            f"proxy {proxy!r}: setting {key!r} must be of type {type(default).__name__}, got {value!r}"
+        ) from None
+
+
+def _convert(value: Any, default: Any) -> Any:
+    if default is None:
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ValueError(value)
+    if isinstance(value, bool):
+        raise TypeError(value)
+    if isinstance(default, int):
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            return int(value)
+        raise TypeError(value)
+    if isinstance(default, float):
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            return float(value)
+        raise TypeError(value)
+    if isinstance(default, (list, tuple)):
+        items = value.split(":") if isinstance(value, str) else list(value)
+        element = type(default[0]) if default else str
+        return type(default)(_convert(item, element()) for item in items)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise TypeError(value)
+        return value
+    return value
