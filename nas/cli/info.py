@@ -1,0 +1,72 @@
+"""``nas info``: everything known about one architecture."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any
+
+from nas.cli import add_common_options
+from nas.datasets import dataset_spec
+from nas.errors import NasError
+
+
+def describe(space_name: str, arch_text: str, dataset: str, data_dir: str | None = None) -> dict[str, Any]:
+    """The architecture's canonical id, parameter and FLOP counts, and its benchmark metrics."""
+    from nas.benchmarks import TABLES, open_table
+    from nas.spaces import create_space
+
+    space = create_space(space_name)
+    spec = dataset_spec(dataset)
+    if spec.name not in space.datasets:
+        raise NasError(f"space {space_name!r} has no dataset {dataset!r}; it has: {', '.join(space.datasets)}")
+    arch = space.parse(arch_text)
+    info: dict[str, Any] = {
+        "space": space_name,
+        "arch": space.format(arch),
+        "canonical_id": space.canonical_id(arch),
+        "dataset": spec.name,
+        "parameters": space.count_parameters(arch, spec),
+        "flops": space.count_flops(arch, spec),
+    }
+    if space_name in TABLES:
+        table = open_table(space_name, data_dir)
+        if spec.name in table.datasets:
+            info["benchmark"] = {
+                metric: table.lookup(info["arch"], spec.name, metric) for metric in table.metrics(spec.name)
+            }
+    return info
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the description as text or JSON."""
+    info = describe(args.space, args.arch, args.dataset, args.data_dir)
+    if args.json:
+        print(json.dumps(_finite(info), indent=2))
+        return 0
+    for key in ("space", "arch", "canonical_id", "dataset"):
+        print(f"{key:<14}{info[key]}")
+    print(f"{'parameters':<14}{info['parameters']:,} ({info['parameters'] / 1e6:.6f} M)")
+    print(f"{'flops':<14}{info['flops']:,} ({info['flops'] / 1e6:.2f} M multiply-adds)")
+    for metric, value in info.get("benchmark", {}).items():
+        print(f"{metric:<14}{'n/a' if math.isnan(value) else f'{value:.4f}'}")
+    return 0
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN floats replaced by ``None`` (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``info`` sub-command."""
+    parser = subparsers.add_parser("info", help="canonical form, size and benchmark metrics of one architecture")
+    parser.add_argument("--space", default="nb201", help="search space (default: nb201)")
+    parser.add_argument("--arch", required=True, help="architecture string in the space's format")
+    parser.add_argument("--dataset", default="cifar10", help="dataset (default: cifar10)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    add_common_options(parser)
+    parser.set_defaults(func=run)

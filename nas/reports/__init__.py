@@ -1,0 +1,1 @@
+"""Reports: turn scores and search results into tables and plots."""

@@ -1,0 +1,200 @@
+"""The scoring engine: proxy scores of many architectures, answered from the store or computed.
+
+:class:`Scorer` scores architectures of one space on one batch. Architectures are keyed by the
+space's canonical id, so isomorphic ones share one computation and one store row; scores
+already in the store are returned from it; the rest are computed by an executor (serially, in
+local processes or on Ray) and written to the store one by one as they arrive, so an
+interrupted run keeps its work and a rerun continues where it stopped.
+
+Each (architecture, proxy) score is computed on a freshly built model, initialised after
+``torch.manual_seed(seed)``, so scores are reproducible and independent of the order or the
+process they are computed in.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from nas.datasets import DatasetSpec, dataset_spec
+from nas.errors import NasError
+from nas.executors import Executor, Failure, check_executor, create_executor, failure_of
+from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
+from nas.spaces.base import Architecture, SearchSpace
+from nas.store import ScoreKey, ScoreStore
+
+
+@dataclass(frozen=True)
+class ScoreStats:
+    """How one :meth:`Scorer.score` call went.
+
+    ``unique`` counts distinct canonical ids among the ``archs`` requested; of those,
+    ``from_store`` were answered by the store and ``computed`` were computed now. ``seconds`` is
+    the summed computation time of the unique architectures (as recorded in the store for the
+    stored ones), ``wall_seconds`` the duration of the call.
+    """
+
+    proxy: str
+    archs: int
+    unique: int
+    from_store: int
+    computed: int
+    nans: int
+    seconds: float
+    wall_seconds: float
+
+    @property
+    def seconds_per_arch(self) -> float:
+        """Mean computation time of one architecture (NaN when there were none)."""
+        return self.seconds / self.unique if self.unique else math.nan
+
+
+@dataclass(frozen=True)
+class ScoringJob:
+    """What the workers share: the space, the dataset, the batch and the initialisation seed.
+
+    Called with ``(arch_id, arch, proxy)``, it builds the model fresh and returns the proxy's
+    result and the seconds taken; an exception becomes a NaN with reason
+    ``"error: <ExcType>: <message>"``.
+    """
+
+    space: SearchSpace
+    dataset: DatasetSpec
+    batch: Batch
+    seed: int
+
+    def __call__(self, item: tuple[str, Architecture, Proxy]) -> tuple[ProxyResult, float]:
+        _, arch, proxy = item
+        start = time.perf_counter()
+        try:
+            torch.manual_seed(self.seed)
+            model = proxy.prepare(self.space.build(arch, self.dataset))
+            context = ProxyContext(self.space.name, self.dataset.name, self.dataset.num_classes, self.seed)
+            result = _checked(proxy, proxy.score(model, self.batch, context))
+        except Exception as exc:  # one architecture's failure is its NaN, not the run's end
+            result = ProxyResult.nan(failure_of(exc).reason)
+        return result, time.perf_counter() - start
+
+
+class Scorer:
+    """Scores architectures of one space on one batch through the store; misses are computed by an executor.
+
+    ``store`` defaults to a private in-memory store (nothing is written to disk); pass
+    ``ScoreStore.open(cache_dir)`` to keep scores across runs. ``executor`` is ``"serial"``,
+    ``"local"`` (a pool of ``workers`` processes, default all cores) or ``"ray"`` (``workers``
+    actors on the Ray cluster at ``ray_address``, or on a local Ray instance), or an
+    :class:`~nas.executors.Executor`. ``progress`` shows a progress bar on stderr. ``seed`` seeds
+    each model's initialisation. Close the scorer (or use it as a context manager) to stop the
+    workers.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        dataset: str,
+        batch: Batch,
+        store: ScoreStore | None = None,
+        executor: str | Executor = "serial",
+        workers: int | None = None,
+        progress: bool = False,
+        ray_address: str | None = None,
+        seed: int = 0,
+    ):
+        spec = dataset_spec(dataset)
+        if spec.name not in space.datasets:
+            raise NasError(f"space {space.name!r} has no dataset {dataset!r}; it has: {', '.join(space.datasets)}")
+        if batch.dataset != spec.name:
+            raise NasError(f"the batch is from dataset {batch.dataset!r}, not {spec.name!r}")
+        self.space = space
+        self.dataset = spec
+        self.batch = batch
+        self.seed = seed
+        self.progress = progress
+        self._own_store = store is None
+        self.store = ScoreStore.in_memory() if store is None else store
+        self._executor: Executor | None = None
+        if isinstance(executor, Executor):
+            self._executor = executor
+        else:
+            check_executor(executor, workers, ray_address)  # started on first need
+        self._executor_args = (executor, workers, ray_address)
+        self._job = ScoringJob(space, spec, batch, seed)
+        #: statistics of the last :meth:`score` call
+        self.last_stats: ScoreStats | None = None
+
+    def key(self, arch_id: str, proxy: Proxy) -> ScoreKey:
+        """The store key of the canonical architecture ``arch_id`` scored by ``proxy``."""
+        precision = str(proxy.settings.get("precision", "float32"))
+        return ScoreKey(self.space.name, arch_id, proxy.name, proxy.settings_key(), self.batch.identity, precision, self.seed)
+
+    def score(self, archs: Sequence[Architecture], proxy: Proxy) -> list[ProxyResult]:
+        """The score of each architecture (aligned with ``archs``); failures are NaN with a reason."""
+        start = time.perf_counter()
+        ids = [self.space.canonical_id(arch) for arch in archs]
+        todo: dict[str, Architecture] = {}
+        for arch_id, arch in zip(ids, archs):
+            todo.setdefault(arch_id, arch)
+        keys = {arch_id: self.key(arch_id, proxy) for arch_id in todo}
+        stored = self.store.get_many(list(keys.values()))
+        results = {arch_id: stored[key].result for arch_id, key in keys.items() if key in stored}
+        seconds = sum(stored[key].seconds for key in keys.values() if key in stored)
+        misses = [(arch_id, arch, proxy) for arch_id, arch in todo.items() if arch_id not in results]
+        if misses:
+            with tqdm(total=len(misses), desc=proxy.name, unit="arch", file=sys.stderr, disable=not self.progress) as bar:
+                for (arch_id, _, _), outcome in self._get_executor().map_unordered(self._job, misses):
+                    result, took = (ProxyResult.nan(outcome.reason), 0.0) if isinstance(outcome, Failure) else outcome
+                    self.store.put(keys[arch_id], result, took)
+                    results[arch_id] = result
+                    seconds += took
+                    bar.update()
+        self.last_stats = ScoreStats(
+            proxy=proxy.name,
+            archs=len(ids),
+            unique=len(todo),
+            from_store=len(todo) - len(misses),
+            computed=len(misses),
+            nans=sum(results[arch_id].is_nan for arch_id in ids),
+            seconds=seconds,
+            wall_seconds=time.perf_counter() - start,
+        )
+        return [results[arch_id] for arch_id in ids]
+
+    def values(self, archs: Sequence[Architecture], proxy: Proxy) -> np.ndarray:
+        """The scores as a float64 array aligned with ``archs``, NaN where missing."""
+        return np.array([result.value for result in self.score(archs, proxy)], dtype=np.float64)
+
+    def _get_executor(self) -> Executor:
+        if self._executor is None:
+            name, workers, ray_address = self._executor_args
+            self._executor = create_executor(str(name), workers, ray_address)
+        return self._executor
+
+    def close(self) -> None:
+        """Stop the executor's workers (and drop the private in-memory store, if any)."""
+        if self._executor is not None:
+            self._executor.close()
+        if self._own_store:
+            self.store.close()
+
+    def __enter__(self) -> "Scorer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _checked(proxy: Proxy, result: object) -> ProxyResult:
+    """The proxy's result as a plain-float :class:`ProxyResult`, with a reason on every NaN."""
+    if not isinstance(result, ProxyResult):
+        raise TypeError(f"proxy {proxy.name!r} returned {type(result).__name__}, not ProxyResult")
+    value = float(result.value)
+    if math.isnan(value):
+        return ProxyResult(value, result.reason or "proxy returned NaN")
+    return ProxyResult(value, result.reason)

@@ -1,0 +1,231 @@
+"""The score store: every computed proxy score, kept in one SQLite file in the cache directory.
+
+A score is keyed by what determines it: the space, the architecture's canonical id (so
+isomorphic architectures share one row), the proxy and its settings, the batch, the numeric
+precision and the initialisation seed. Each row also keeps the NaN reason, the seconds the
+computation took and when it was written.
+
+Several processes may write to the same file at once: the database runs in WAL mode with a
+busy timeout, writes are retried while the file is locked, and every write is committed at
+once, so an interrupted run keeps everything it wrote.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import random
+import sqlite3
+import time
+from dataclasses import astuple, dataclass, fields
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+
+from nas.errors import NasError
+from nas import paths
+from nas.proxies.base import ProxyResult
+
+#: file name of the store inside the cache directory
+STORE_FILE = "scores.sqlite"
+
+_BUSY_TIMEOUT_MS = 30_000
+_LOCK_RETRIES = 20
+_IN_CHUNK = 500  # keys per SELECT (SQLite limits the number of bound parameters)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS scores (
+    space     TEXT    NOT NULL,
+    arch_id   TEXT    NOT NULL,
+    proxy     TEXT    NOT NULL,
+    settings  TEXT    NOT NULL,
+    batch     TEXT    NOT NULL,
+    precision TEXT    NOT NULL,
+    seed      INTEGER NOT NULL,
+    value     REAL,
+    reason    TEXT,
+    seconds   REAL    NOT NULL,
+    written   TEXT    NOT NULL,
+    PRIMARY KEY (space, proxy, settings, batch, precision, seed, arch_id)
+)
+"""
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class ScoreKey:
+    """What determines one score.
+
+    ``settings`` is the proxy's canonical settings JSON (:meth:`Proxy.settings_key`), ``batch``
+    the batch identity (:attr:`Batch.identity`), ``precision`` the proxy's ``precision`` setting
+    (``"float32"`` when it has none) and ``seed`` the seed of the model's initialisation.
+    """
+
+    space: str
+    arch_id: str
+    proxy: str
+    settings: str
+    batch: str
+    precision: str
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class StoredScore:
+    """A stored score: value (NaN when missing), NaN reason, seconds taken, UTC write time."""
+
+    value: float
+    reason: str | None
+    seconds: float
+    written: str
+
+    @property
+    def result(self) -> ProxyResult:
+        """The score as a :class:`ProxyResult`."""
+        return ProxyResult(self.value, self.reason)
+
+
+_KEY_COLUMNS = tuple(f.name for f in fields(ScoreKey))
+_GROUP_COLUMNS = tuple(c for c in _KEY_COLUMNS if c != "arch_id")
+_EXPORT_COLUMNS = _KEY_COLUMNS + ("value", "reason", "seconds", "written")
+
+
+class ScoreStore:
+    """Persistent proxy scores in an SQLite file, safe for concurrent writers.
+
+    Open the store of the cache directory with :meth:`open`, or a private, throw-away one with
+    :meth:`in_memory`. A store is used from the process (and thread) that opened it; other
+    processes open their own.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = str(path)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            self._retry(self._initialise)
+        except sqlite3.DatabaseError as exc:
+            raise NasError(f"cannot open score store {self.path!r}: {exc}") from None
+
+    @classmethod
+    def open(cls, cache_dir: str | os.PathLike[str] | None = None) -> "ScoreStore":
+        """The store of the cache directory (``--cache-dir``, ``NAS_CACHE_DIR`` or ``~/.cache/nas``)."""
+        return cls(paths.cache_dir(cache_dir) / STORE_FILE)
+
+    @classmethod
+    def in_memory(cls) -> "ScoreStore":
+        """A store that lives in memory and is gone when closed."""
+        return cls(":memory:")
+
+    def _initialise(self) -> None:
+        self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db.execute(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._db.close()
+
+    def __enter__(self) -> "ScoreStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return int(self._retry(lambda: self._db.execute("SELECT COUNT(*) FROM scores").fetchone()[0]))
+
+    def get(self, key: ScoreKey) -> StoredScore | None:
+        """The stored score of ``key``, or ``None``."""
+        return self.get_many([key]).get(key)
+
+    def get_many(self, keys: Sequence[ScoreKey]) -> dict[ScoreKey, StoredScore]:
+        """The stored scores of those ``keys`` that are in the store."""
+        groups: dict[tuple[Any, ...], dict[str, ScoreKey]] = {}
+        for key in keys:
+            group = tuple(getattr(key, c) for c in _GROUP_COLUMNS)
+            groups.setdefault(group, {})[key.arch_id] = key
+        found: dict[ScoreKey, StoredScore] = {}
+        where = " AND ".join(f"{c} = ?" for c in _GROUP_COLUMNS)
+        for group, by_id in groups.items():
+            ids = list(by_id)
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start : start + _IN_CHUNK]
+                query = (
+                    "SELECT arch_id, value, reason, seconds, written FROM scores "
+                    f"WHERE {where} AND arch_id IN ({', '.join('?' * len(chunk))})"
+                )
+                rows = self._retry(lambda: self._db.execute(query, (*group, *chunk)).fetchall())
+                for arch_id, value, reason, seconds, written in rows:
+                    found[by_id[arch_id]] = StoredScore(_from_sql(value), reason, seconds, written)
+        return found
+
+    def put(self, key: ScoreKey, result: ProxyResult, seconds: float) -> None:
+        """Store (or replace) the score of ``key`` and commit it."""
+        self.put_many([(key, result, seconds)])
+
+    def put_many(self, items: Iterable[tuple[ScoreKey, ProxyResult, float]]) -> None:
+        """Store (or replace) several scores in one transaction."""
+        written = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        rows = [
+            (*astuple(key), _to_sql(result.value), result.reason, float(seconds), written)
+            for key, result, seconds in items
+        ]
+        if not rows:
+            return
+        statement = f"INSERT OR REPLACE INTO scores ({', '.join(_EXPORT_COLUMNS)}) VALUES ({', '.join('?' * len(_EXPORT_COLUMNS))})"
+
+        def write() -> None:
+            with self._db:  # BEGIN ... COMMIT, rolled back on error
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(statement, rows)
+
+        self._retry(write)
+
+    def rows(self, **filters: str | int) -> Iterator[tuple[Any, ...]]:
+        """Stored rows (columns: the key's fields, value, reason, seconds, written), filtered by column."""
+        unknown = sorted(set(filters) - set(_KEY_COLUMNS))
+        if unknown:
+            raise NasError(f"cannot filter scores by {unknown[0]!r}; filters: {', '.join(_KEY_COLUMNS)}")
+        where = " AND ".join(f"{c} = ?" for c in filters) or "1"
+        query = f"SELECT {', '.join(_EXPORT_COLUMNS)} FROM scores WHERE {where} ORDER BY {', '.join(_GROUP_COLUMNS)}, arch_id"
+        for row in self._retry(lambda: self._db.execute(query, tuple(filters.values())).fetchall()):
+            n = len(_KEY_COLUMNS)
+            yield (*row[:n], _from_sql(row[n]), *row[n + 1 :])
+
+    def export_csv(self, path: str | os.PathLike[str], **filters: str | int) -> int:
+        """Write the stored rows matching ``filters`` (e.g. ``space="nb201"``) as CSV; return the count."""
+        count = 0
+        try:
+            with open(path, "w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(_EXPORT_COLUMNS)
+                for row in self.rows(**filters):
+                    writer.writerow(row)
+                    count += 1
+        except OSError as exc:
+            raise NasError(f"cannot write {str(path)!r}: {exc.strerror}") from None
+        return count
+
+    def _retry(self, action: Callable[[], R]) -> R:
+        """Run ``action``, retrying with jittered back-off while another process holds the lock."""
+        attempt = 0
+        while True:
+            try:
+                return action()
+            except sqlite3.OperationalError as exc:
+                message = str(exc).lower()
+                attempt += 1
+                if ("locked" not in message and "busy" not in message) or attempt >= _LOCK_RETRIES:
+                    raise
+                time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+
+
+def _to_sql(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def _from_sql(value: float | None) -> float:
+    return math.nan if value is None else float(value)

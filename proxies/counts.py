@@ -1,0 +1,41 @@
+"""Size baselines: parameter count and FLOPs of the built network (no data, no training)."""
+
+from __future__ import annotations
+
+import torch.nn as nn
+
+from nas.datasets import dataset_spec
+from nas.flops import count_flops
+from nas.proxies import register_proxy
+from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
+
+
+@register_proxy
+class Params(Proxy):
+    """Number of trainable parameters of the model (``requires_grad``), as ``SearchSpace.count_parameters``."""
+
+    name = "params"
+    higher_is_better = True
+    needs: frozenset[str] = frozenset()
+    summary = "number of trainable parameters (baseline)"
+
+    def score(self, model: nn.Module, batch: Batch, context: ProxyContext) -> ProxyResult:
+        """Count the model's trainable parameters; the batch is not used."""
+        return ProxyResult(float(sum(p.numel() for p in model.parameters() if p.requires_grad)))
+
+
+@register_proxy
+class Flops(Proxy):
+    """Multiply-accumulates of one forward pass of one example (:func:`nas.flops.count_flops`).
+
+    The example's shape is the dataset's (``context.dataset``), so the batch is not used.
+    """
+
+    name = "flops"
+    higher_is_better = True
+    needs: frozenset[str] = frozenset()
+    summary = "multiply-accumulates of one example's forward pass (baseline)"
+
+    def score(self, model: nn.Module, batch: Batch, context: ProxyContext) -> ProxyResult:
+        """Count the model's FLOPs on one example of the context's dataset."""
+        return ProxyResult(float(count_flops(model, dataset_spec(context.dataset).input_shape)))

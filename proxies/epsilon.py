@@ -1,0 +1,223 @@
+"""The epsilon proxy: output sensitivity to two constant shared weight initialisations.
+
+Gracheva, "Neural architecture search via two constant shared weights initialisations" (the
+author's code: github.com/egracheva/epsinas). Every weight of the untrained network is set to
+one constant ``w`` and every bias to zero, one unlabelled batch is forwarded with batch
+normalisation using batch statistics, and the outputs are flattened; this is done for two
+constants ``w1 < w2``. Each output vector is min-max normalised to [0, 1] and exact zeros are
+treated as missing; then ``delta`` is the mean absolute difference of the two vectors, ``mu``
+the mean of both together and ``epsilon = delta / mu``. Higher is better.
+
+As in the author's code, "every weight" means every parameter except biases: convolution and
+linear weights and the scale of affine batch normalisation all get ``w``. Embedding tables are
+the exception: constant embeddings would erase the input, so they are drawn from a normal
+distribution seeded by ``ProxyContext.seed``. Dropout layers and recurrent modules are put in
+evaluation mode so that the score is deterministic.
+
+Networks made only of channel-wise-safe modules (see :mod:`nas.proxies.collapse`) are evaluated
+width-collapsed, both constants in one pass; the scores equal the direct ones to rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import torch
+import torch.nn as nn
+from torch.nn.modules.dropout import _DropoutNd
+
+from nas.errors import NasError
+from nas.proxies import register_proxy
+from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
+from nas.proxies.collapse import CollapseError, can_collapse, collapse
+
+#: The paper's weights per search space.
+DEFAULT_WEIGHTS: dict[str, tuple[float, float]] = {
+    "nb201": (1e-7, 1.0),
+    "nb101": (1e-4, 10.0),
+    "nlp": (1e-5, 1e-3),
+}
+
+PRECISIONS: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
+COLLAPSE_MODES = ("auto", "off")
+
+
+def parse_weights(value: Any) -> tuple[float, float]:
+    """Two positive, increasing constants from a pair of numbers or a string ``"w1:w2"``/``"w1,w2"``."""
+    items: Sequence[Any]
+    if isinstance(value, str):
+        items = value.replace(",", ":").split(":")
+    elif isinstance(value, (list, tuple)):
+        items = value
+    else:
+        raise NasError(f"epsilon: setting 'weights' must be two numbers w1:w2, got {value!r}")
+    try:
+        pair = tuple(float(item) for item in items)
+    except (TypeError, ValueError):
+        raise NasError(f"epsilon: setting 'weights' must be two numbers w1:w2, got {value!r}") from None
+    if len(pair) != 2:
+        raise NasError(f"epsilon: setting 'weights' needs exactly two numbers w1:w2, got {len(pair)}")
+    w1, w2 = pair
+    if not all(math.isfinite(w) and w > 0 for w in pair):
+        raise NasError(f"epsilon: weights must be positive and finite, got {w1:g}, {w2:g}")
+    if not w1 < w2:
+        raise NasError(f"epsilon: weights must be increasing (w1 < w2), got {w1:g}, {w2:g}")
+    return w1, w2
+
+
+@register_proxy("epsilon")
+class Epsilon(Proxy):
+    """Epsilon (epsinas): output difference between two constant shared-weight initialisations.
+
+    Settings: ``weights`` (two constants ``w1 < w2``; default: the paper's pair for the space),
+    ``precision`` (``float32`` as in the paper, or ``float64``, which avoids most underflow) and
+    ``collapse`` (``auto``: use the exact width-collapsed fast path when the model allows it;
+    ``off``: always evaluate the full network).
+    """
+
+    name = "epsilon"
+    higher_is_better = True
+    needs = frozenset({"data"})
+    defaults = {"weights": None, "precision": "float32", "collapse": "auto"}
+    summary = "output difference between two constant shared-weight initialisations (Gracheva)"
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        if self.settings["weights"] is not None:
+            self.settings["weights"] = list(parse_weights(self.settings["weights"]))
+        if self.settings["precision"] not in PRECISIONS:
+            raise NasError(
+                f"epsilon: precision must be one of {', '.join(PRECISIONS)}, got {self.settings['precision']!r}"
+            )
+        if self.settings["collapse"] not in COLLAPSE_MODES:
+            raise NasError(
+                f"epsilon: collapse must be one of {', '.join(COLLAPSE_MODES)}, got {self.settings['collapse']!r}"
+            )
+
+    def weights_for(self, space: str) -> tuple[float, float]:
+        """The two constants used for ``space``: the ``weights`` setting, else the space default."""
+        if self.settings["weights"] is not None:
+            w1, w2 = self.settings["weights"]
+            return w1, w2
+        try:
+            return DEFAULT_WEIGHTS[space]
+        except KeyError:
+            raise NasError(
+                f"epsilon has no default weights for space {space!r} (defaults exist for "
+                f"{', '.join(DEFAULT_WEIGHTS)}); pass the setting weights=w1:w2"
+            ) from None
+
+    def score(self, model: nn.Module, batch: Batch, context: ProxyContext) -> ProxyResult:
+        """Epsilon of ``model`` on ``batch`` (NaN with a reason when undefined)."""
+        weights = self.weights_for(context.space)
+        dtype = PRECISIONS[self.settings["precision"]]
+        model = model.to(dtype)
+        inputs = batch.inputs.to(dtype) if batch.inputs.is_floating_point() else batch.inputs
+        outputs = None
+        if self.settings["collapse"] == "auto" and can_collapse(model):
+            try:
+                outputs = collapsed_outputs(model, inputs, weights)
+            except CollapseError:
+                outputs = None
+        if outputs is None:
+            outputs = direct_outputs(model, inputs, weights, seed=context.seed)
+        return epsilon_from_outputs(outputs, weights, self.settings["precision"])
+
+
+def set_constant_weights(model: nn.Module, weight: float, seed: int = 0) -> None:
+    """Set every parameter of ``model`` to ``weight``, biases to 0, embeddings to seeded normals."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            for name, param in module.named_parameters(recurse=False):
+                if isinstance(module, nn.Embedding):
+                    noise = torch.randn(param.shape, generator=generator, dtype=torch.float64)
+                    param.copy_(noise.to(param.dtype))
+                elif "bias" in name:
+                    param.zero_()
+                else:
+                    param.fill_(weight)
+
+
+def _deterministic_train_mode(model: nn.Module) -> None:
+    """Batch statistics for normalisation; dropout and recurrent dropout off."""
+    model.train()
+    for module in model.modules():
+        if isinstance(module, (_DropoutNd, nn.RNNBase)):
+            module.eval()
+
+
+def _first_tensor(output: Any) -> torch.Tensor:
+    """The model's output tensor (the first element when a model returns a tuple)."""
+    while isinstance(output, (tuple, list)):
+        output = output[0]
+    if not isinstance(output, torch.Tensor):
+        raise NasError(f"epsilon: the model returned {type(output).__name__}, not a tensor")
+    return output
+
+
+def direct_outputs(model: nn.Module, inputs: torch.Tensor, weights: Sequence[float], seed: int = 0) -> list[torch.Tensor]:
+    """The flattened outputs of the full ``model`` with each constant of ``weights``."""
+    _deterministic_train_mode(model)
+    outputs = []
+    with torch.no_grad():
+        for weight in weights:
+            set_constant_weights(model, weight, seed)
+            outputs.append(_first_tensor(model(inputs)).detach().flatten().clone())
+    return outputs
+
+
+def collapsed_outputs(model: nn.Module, inputs: torch.Tensor, weights: Sequence[float]) -> list[torch.Tensor]:
+    """The flattened outputs of the width-collapsed ``model``, all constants in one pass.
+
+    Each output has one entry per example where ``model`` has one per example and output
+    feature; the features are identical, so epsilon is the same. Raises
+    :class:`nas.proxies.collapse.CollapseError` when the model cannot be collapsed.
+    """
+    collapsed = collapse(model, weights)
+    with torch.no_grad():
+        stacked = _first_tensor(collapsed(inputs))
+    return [part.flatten().clone() for part in stacked.chunk(len(weights), dim=0)]
+
+
+def epsilon_from_outputs(outputs: Sequence[torch.Tensor], weights: Sequence[float], precision: str = "float32") -> ProxyResult:
+    """Epsilon from the flattened outputs at the two constants ``weights`` (computed in float64).
+
+    NaN reasons: the output is constant at both constants (no signal reaches the output, e.g.
+    every input-output path passes a ``none`` op); the output is non-finite or constant at one
+    constant (overflow or underflow in ``precision``); no position is non-zero in both vectors.
+    """
+    if len(outputs) != 2 or len(weights) != 2:
+        raise ValueError("epsilon needs exactly two outputs and two weights")
+    vectors = [out.detach().to(torch.float64).flatten().cpu() for out in outputs]
+    if vectors[0].numel() != vectors[1].numel() or vectors[0].numel() == 0:
+        raise ValueError("epsilon needs two non-empty outputs of the same size")
+    for vector, weight in zip(vectors, weights):
+        if not bool(torch.isfinite(vector).all()):
+            return ProxyResult.nan(
+                f"non-finite output at w={weight:g} (overflow or invalid values in {precision}; "
+                "try precision float64 or smaller weights)"
+            )
+    constant = [bool(vector.max() == vector.min()) for vector in vectors]
+    if all(constant):
+        return ProxyResult.nan(
+            "constant output at both weights: no signal reaches the output "
+            "(e.g. every input-output path passes a 'none' op)"
+        )
+    for vector, weight, flat in zip(vectors, weights, constant):
+        if flat:
+            what = "output all zeros" if bool((vector == 0).all()) else "constant output"
+            return ProxyResult.nan(
+                f"{what} at w={weight:g} (the signal underflowed in {precision}; "
+                "try precision float64 or larger weights)"
+            )
+    normalised = []
+    for vector in vectors:
+        scaled = (vector - vector.min()) / (vector.max() - vector.min())
+        normalised.append(torch.where(scaled == 0, torch.full_like(scaled, math.nan), scaled))
+    delta = torch.nanmean((normalised[0] - normalised[1]).abs()).item()
+    mu = torch.nanmean(torch.cat(normalised)).item()
+    if math.isnan(delta):
+        return ProxyResult.nan("no output position is non-zero in both normalised outputs")
+    return ProxyResult(delta / mu)

@@ -1,0 +1,31 @@
+"""Shared test set-up: real data from ../shared/data and a throw-away cache directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+_DEFAULT_DATA = REPO.parent / "shared" / "data"
+
+if not os.environ.get("NAS_DATA_DIR") and _DEFAULT_DATA.is_dir():
+    os.environ["NAS_DATA_DIR"] = str(_DEFAULT_DATA)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real data directory; tests that need it fail loudly when it is missing."""
+    path = os.environ.get("NAS_DATA_DIR")
+    if not path or not Path(path).is_dir():
+        pytest.fail("real data not found: set NAS_DATA_DIR or put the data at ../shared/data")
+    return Path(path)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own score-store cache directory."""
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("NAS_CACHE_DIR", str(cache))
+    return cache
