@@ -1,1 +1,87 @@
-"""Work in progress."""
+"""NAS-Bench-101 benchmark table: the 500 cells of NASLib's zero-cost file.
+
+Source: ``nb101/zc_nasbench101_500.json`` in the data directory (NASLib, ``zc_nasbench101.json``),
+keyed by the :mod:`nas.spaces.nb101` string of each specification. Dataset ``cifar10``; metrics:
+
+* ``valid_acc``: NAS-Bench-101 validation accuracy after 108 epochs, % (the file's
+  ``val_accuracy``, already on the 0-100 scale; one training seed per entry, so isomorphic
+  specifications in the file can have different values);
+* ``params``: trainable parameters (the file's ``params`` is in millions; converted to a count);
+* ``published_<name>``: the file's zero-cost scores as published by NASLib, for reference
+  (``synflow``, ``snip``, ``grad_norm``, ``jacov``, ``fisher``, ``grasp``, ``plain``, ``l2_norm``,
+  ``epe_nas``, ``flops`` in MFLOPs and ``params`` in millions).
+
+Look-ups are by architecture string; a string that is not in the file raises :class:`NasError`
+even when an isomorphic cell is (use :meth:`Nb101Space.canonical_id` to match those).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import ClassVar, Mapping
+
+from nas.benchmarks import register_table
+from nas.benchmarks.base import BenchmarkTable
+from nas.errors import NasError
+from nas.paths import data_file
+from nas.spaces.nb101 import Nb101Space
+
+RELATIVE_PATH = "nb101/zc_nasbench101_500.json"
+DATASET = "cifar10"
+_PUBLISHED = ("synflow", "snip", "grad_norm", "jacov", "fisher", "grasp", "plain", "l2_norm", "epe_nas", "flops", "params")
+
+
+@register_table("nb101")
+class Nb101Table(BenchmarkTable):
+    """Validation accuracy, parameters and published zero-cost scores of 500 NAS-Bench-101 cells."""
+
+    name: ClassVar[str] = "nb101"
+
+    def __init__(self, rows: Mapping[str, Mapping[str, float]]):
+        self._rows = {arch: dict(values) for arch, values in rows.items()}
+        self._metrics = ("valid_acc", "params") + tuple(f"published_{key}" for key in _PUBLISHED)
+
+    @classmethod
+    def open(cls, data_dir: str | Path | None = None) -> "Nb101Table":
+        """Read the table from ``nb101/zc_nasbench101_500.json`` in the data directory."""
+        path = data_file(RELATIVE_PATH, data_dir)
+        try:
+            raw = json.loads(path.read_text())
+            entries = raw["nasbench101"][DATASET]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise NasError(f"cannot read NAS-Bench-101 table {str(path)!r}: {exc}") from None
+        rows: dict[str, dict[str, float]] = {}
+        for arch, entry in entries.items():
+            try:
+                row = {"valid_acc": float(entry["val_accuracy"]), "params": float(round(entry["params"] * 1e6))}
+                row.update({f"published_{key}": float(entry[key]) for key in _PUBLISHED})
+            except (KeyError, TypeError, ValueError) as exc:
+                raise NasError(f"NAS-Bench-101 table {str(path)!r}: entry {arch!r} lacks {exc}") from None
+            rows[arch] = row
+        return cls(rows)
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        """Only ``cifar10``."""
+        return (DATASET,)
+
+    def metrics(self, dataset: str) -> tuple[str, ...]:
+        """``valid_acc``, ``params`` and the ``published_*`` reference scores."""
+        return self._metrics
+
+    def architectures(self) -> tuple[str, ...]:
+        """The strings of the table's cells, in file order."""
+        return tuple(self._rows)
+
+    def lookup(self, arch: str, dataset: str, metric: str) -> float:
+        """``metric`` of the cell written as ``arch`` (the nb101 space's string; spacing may differ)."""
+        self.check(dataset, metric)
+        row = self._rows.get(arch)
+        if row is None:
+            space = Nb101Space()
+            row = self._rows.get(space.format(space.parse(arch)))  # same cell, other spacing
+        if row is None:
+            raise NasError(f"NAS-Bench-101 cell {arch!r} is not in the 500-cell table")
+        return row.get(metric, math.nan)

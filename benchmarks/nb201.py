@@ -102,6 +102,7 @@ _SHARED_COLUMNS: dict[str, dict[str, tuple[str, str]]] = {
 # per shared file: the column holding the architecture string, and the one holding the index
 _SHARED_ARCH_COLUMN = {SHARED_FILES[0]: "ArchitectureString", SHARED_FILES[1]: "ArchitectureString", SHARED_FILES[2]: "arch_str"}
 _SHARED_INDEX_COLUMN = {SHARED_FILES[0]: None, SHARED_FILES[1]: "", SHARED_FILES[2]: "index"}
+_ARCH, _INDEX = ("", "arch"), ("", "index")  # keys of those two columns among the (dataset, metric) ones
 
 Column = tuple[str, str]
 
@@ -241,15 +242,15 @@ def _read_shared(root: Path) -> NB201Table:
         with open(root / name, newline="", encoding="utf-8") as handle:
             rows = csv.reader(handle)
             header = next(rows, None) or []
-            wanted = {**_SHARED_COLUMNS[name], _SHARED_ARCH_COLUMN[name]: ("", "arch")}
+            wanted = {**_SHARED_COLUMNS[name], _SHARED_ARCH_COLUMN[name]: _ARCH}
             index_column = _SHARED_INDEX_COLUMN[name]
             if index_column is not None:
-                wanted[index_column] = ("", "index")
+                wanted[index_column] = _INDEX
             missing = [column for column in wanted if column not in header]
             if missing:
                 raise NasError(f"{name}: missing column {missing[0]!r}")
             positions = {key: header.index(column) for column, key in wanted.items()}
-            arch_at = positions[("", "arch")]
+            arch_at = positions[_ARCH]
             file_archs: list[str] = []
             for key in _SHARED_COLUMNS[name].values():
                 columns[key] = []
@@ -257,8 +258,8 @@ def _read_shared(root: Path) -> NB201Table:
                 where = f"{name} line {line}"
                 if len(row) != len(header):
                     raise NasError(f"{where}: {len(row)} fields, expected {len(header)}")
-                if index_column is not None and row[positions[('', 'index')]] != str(line - 2):
-                    raise NasError(f"{where}: index {row[positions[('', 'index')]]!r}, expected {line - 2}")
+                if index_column is not None and row[positions[_INDEX]] != str(line - 2):
+                    raise NasError(f"{where}: index {row[positions[_INDEX]]!r}, expected {line - 2}")
                 file_archs.append(row[arch_at])
                 for key in _SHARED_COLUMNS[name].values():
                     columns[key].append(_float(row[positions[key]], where))

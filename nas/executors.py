@@ -17,12 +17,10 @@ A failed item does not stop the run: when ``job(item)`` raises, the item's resul
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 from abc import ABC, abstractmethod
-from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
@@ -32,9 +30,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 EXECUTORS = ("serial", "local", "ray")
-
-#: consecutive items that each kill a fresh worker before the run is given up as broken
-_MAX_CONSECUTIVE_DEATHS = 3
 
 
 @dataclass(frozen=True)
@@ -81,86 +76,110 @@ class SerialExecutor(Executor):
 class LocalExecutor(Executor):
     """A pool of local worker processes, each single-threaded (``torch.set_num_threads(1)``).
 
-    ``workers`` defaults to ``os.cpu_count()``; ``start_method`` is a :mod:`multiprocessing`
-    start method (default ``"spawn"``, safe with threads in the parent). The pool is started on
-    first use and kept, for the same job, across :meth:`map_unordered` calls.
+    ``workers`` defaults to ``os.cpu_count()``. ``start_method`` is a :mod:`multiprocessing`
+    start method; the default, ``"spawn"``, is safe whatever threads the parent runs (Ray,
+    tqdm, torch) and costs a few seconds of start-up per pool, paid once while the job stays the
+    same. Each worker runs one item at a time, so when a worker process dies the item it was
+    running is known: that item gets a :class:`Failure` and the worker is replaced.
     """
 
-    def __init__(self, workers: int | None = None, start_method: str = "spawn", in_flight_per_worker: int = 2):
+    def __init__(self, workers: int | None = None, start_method: str = "spawn"):
         check_executor("local", workers)
         self.workers = workers or os.cpu_count() or 1
         self._context = multiprocessing.get_context(start_method)
-        self._window = self.workers * in_flight_per_worker
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: list[_Worker] = []
         self._job: Any = None
 
-    def _pool_for(self, job: Callable[[Any], Any], workers: int | None = None) -> ProcessPoolExecutor:
-        if self._pool is None or self._job is not job:
+    def _pool_for(self, job: Callable[[Any], Any]) -> list[_Worker]:
+        if self._job is not job:
             self.close()
-            self._pool = ProcessPoolExecutor(
-                max_workers=workers or self.workers,
-                mp_context=self._context,
-                initializer=_install_job,
-                initargs=(job,),
-            )
+            self._pool = [_Worker(self._context, job) for _ in range(self.workers)]
             self._job = job
         return self._pool
 
     def map_unordered(self, job: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R | Failure]]:
+        pool = self._pool_for(job)
         stream = iter(items)
-        pending: dict[Future[Any], T] = {}
-        suspects: deque[T] = deque()
-        deaths = 0
+        running: dict[_Worker, T] = {}
+        exhausted = False
         try:
             while True:
-                if suspects:
-                    # after a worker died: rerun its unfinished items one at a time in a fresh
-                    # pool, so that the one that kills a worker again is identified
-                    item = suspects.popleft()
-                    self.close()
-                    future = self._pool_for(job, workers=1).submit(_run_job, item)
-                    try:
-                        yield item, future.result()
-                        deaths = 0
-                    except BrokenProcessPool:
-                        deaths += 1
-                        if deaths >= _MAX_CONSECUTIVE_DEATHS:
-                            raise NasError(
-                                f"{deaths} worker processes in a row died at start or on their first item; "
-                                "is the job importable and picklable in a fresh process?"
-                            ) from None
-                        yield item, Failure("error: WorkerDied: the worker process died (crash or out of memory)")
-                    if not suspects:
-                        self.close()  # back to a full pool
-                    continue
-                pool = self._pool_for(job)
-                for item in stream:
-                    pending[pool.submit(_run_job, item)] = item
-                    if len(pending) >= self._window:
-                        break
-                if not pending:
+                for worker in pool:
+                    if worker not in running and not exhausted:
+                        item = next(stream, _END)
+                        if item is _END:
+                            exhausted = True
+                            break
+                        worker.send(item)
+                        running[worker] = item
+                if not running:
                     return
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    item = pending.pop(future)
+                ready = set(multiprocessing.connection.wait([w.conn for w in running] + [w.sentinel for w in running]))
+                for worker in [w for w in running if w.conn in ready or w.sentinel in ready]:
+                    item = running.pop(worker)
                     try:
-                        yield item, future.result()
-                    except BrokenProcessPool:
-                        suspects.append(item)
-                if suspects:
-                    suspects.extend(pending.values())
-                    pending.clear()
+                        result = worker.receive()
+                    except (EOFError, OSError):
+                        result = Failure(f"error: WorkerDied: {worker.death()}")
+                        pool[pool.index(worker)] = _Worker(self._context, job)
+                    yield item, result
         finally:
-            for future in pending:
-                future.cancel()
-            if suspects or pending:
+            if running:  # interrupted: stop the items in progress, restart the pool on next use
+                for worker in running:
+                    worker.kill()
                 self.close()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-            self._job = None
+        for worker in self._pool:
+            worker.stop()
+        self._pool = []
+        self._job = None
+
+
+class _Worker:
+    """One worker process and the parent's end of its pipe."""
+
+    def __init__(self, context: Any, job: Callable[[Any], Any]):
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_worker_main, args=(child, job), daemon=True)
+        self.process.start()
+        child.close()
+        self.sentinel = self.process.sentinel
+        self.finished = 0
+
+    def send(self, item: Any) -> None:
+        self.conn.send(item)
+
+    def receive(self) -> Any:
+        result = self.conn.recv()
+        self.finished += 1
+        return result
+
+    def death(self) -> str:
+        """Why the process died; :class:`NasError` if it never got going (its job did not load)."""
+        self.process.join(timeout=5)
+        self.conn.close()
+        code = self.process.exitcode
+        if code is not None and code < 0:
+            return f"the worker process was killed by signal {signal.Signals(-code).name} (crash or out of memory)"
+        if self.finished == 0:
+            raise NasError(f"a worker process failed to start (exit status {code}); its error is printed above")
+        return f"the worker process exited with status {code}"
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join()
+        self.conn.close()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.kill()
+        self.conn.close()
 
 
 class RayExecutor(Executor):
@@ -189,12 +208,13 @@ class RayExecutor(Executor):
         self._actor_class = ray.remote(num_cpus=1)(_RayWorker)
         self._actors: list[Any] = []
         self._job: Any = None
+        self._job_ref: Any = None
 
     def _actors_for(self, job: Callable[[Any], Any]) -> list[Any]:
         if self._job is not job:
             self._kill_actors()
-            job_ref = self._ray.put(job)
-            self._actors = [self._actor_class.remote(job_ref) for _ in range(self.workers)]
+            self._job_ref = self._ray.put(job)
+            self._actors = [self._actor_class.remote(self._job_ref) for _ in range(self.workers)]
             self._job = job
         return self._actors
 
@@ -222,7 +242,7 @@ class RayExecutor(Executor):
                 except ray.exceptions.RayActorError:
                     # the actor's process died on this item: replace the actor, record the item
                     self._actors.remove(actor)
-                    actor = self._actor_class.remote(self._ray.put(job))
+                    actor = self._actor_class.remote(self._job_ref)
                     self._actors.append(actor)
                     result = Failure("error: WorkerDied: the worker process died (crash or out of memory)")
                 idle.append(actor)
@@ -235,7 +255,7 @@ class RayExecutor(Executor):
         for actor in self._actors:
             self._ray.kill(actor)
         self._actors = []
-        self._job = None
+        self._job = self._job_ref = None
 
     def close(self) -> None:
         self._kill_actors()
@@ -266,9 +286,6 @@ def create_executor(name: str, workers: int | None = None, ray_address: str | No
 
 _END = object()
 
-# The job installed in this worker process by the pool's initializer.
-_worker_job: Callable[[Any], Any] | None = None
-
 
 def _single_threaded() -> None:
     import torch
@@ -276,17 +293,12 @@ def _single_threaded() -> None:
     torch.set_num_threads(1)
 
 
-def _install_job(job: Callable[[Any], Any]) -> None:
-    """Pool initializer: keep the job, use one thread, leave Ctrl-C to the parent."""
-    global _worker_job
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _worker_main(conn: Any, job: Callable[[Any], Any]) -> None:
+    """A worker process: run the job on each item received until ``None`` arrives."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _single_threaded()
-    _worker_job = job
-
-
-def _run_job(item: Any) -> Any:
-    assert _worker_job is not None, "worker started without a job"
-    return _call(_worker_job, item)
+    while (item := conn.recv()) is not None:
+        conn.send(_call(job, item))
 
 
 def _call(job: Callable[[T], R], item: T) -> R | Failure:

@@ -1,7 +1,8 @@
 """Where the project reads data and keeps its cache.
 
 Data directory: ``--data-dir``, else ``NAS_DATA_DIR``, else ``../shared/data`` if that exists
-(the layout of this project's development checkouts). The data directory is only ever read.
+(the layout of this project's development checkouts). Only `nas import-table` writes
+there (the imported table); everything else only reads it, and the cache never lives there.
 
 Cache directory (score store): ``--cache-dir``, else ``NAS_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/nas`` or ``~/.cache/nas``.

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Sequence, TypeVar
+from typing import Any, Sequence, TypeVar
 
 import torch
 import torch.nn as nn
@@ -154,8 +154,10 @@ def _rebuild(module: nn.Module, weights: tuple[float, ...]) -> nn.Module:
         return _CollapsedLinear(module, weights)  # type: ignore[arg-type]
     if cls in (nn.BatchNorm1d, nn.BatchNorm2d):
         return _CollapsedBatchNorm(module, weights)  # type: ignore[arg-type]
+    if cls in (nn.AvgPool2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d):
+        return _FoldedPool(module)
     if not module._modules:
-        return module  # parameter-free leaf (ReLU, pooling, ...): shared, it holds no state
+        return module  # parameter-free leaf (ReLU, Identity, ...): shared, it holds no state
     clone = copy.copy(module)  # shallow: a safe container owns no parameters of its own
     clone.__dict__["_modules"] = {
         name: None if child is None else _rebuild(child, weights) for name, child in module._modules.items()
@@ -163,16 +165,35 @@ def _rebuild(module: nn.Module, weights: tuple[float, ...]) -> nn.Module:
     return clone
 
 
-def _per_copy(values: Sequence[float], rows: int, like: torch.Tensor) -> torch.Tensor:
-    """A column of ``values``, each repeated for the ``rows`` rows of its copy of the batch."""
-    column = torch.tensor(values, dtype=like.dtype, device=like.device).repeat_interleave(rows)
-    return column.view(-1, *([1] * (like.dim() - 1)))
+# Layout. A width-1 activation of R rows has shape (R, 1, H, W). Per-row kernels are slow on
+# CPU for one channel, so the collapsed layers view it as (1, R, H, W), one image of R
+# channels, and run depthwise convolutions and pooling on that. For float32 the rows are kept
+# innermost in memory (channels-last of that view), the fast layout of oneDNN; then these
+# views cost nothing and element-wise operations in between preserve the layout.
+
+
+def _fold(x: torch.Tensor) -> torch.Tensor:
+    """(R, 1, H, W) -> (1, R, H, W), in the fast memory layout for its dtype."""
+    folded = x.permute(1, 0, 2, 3)
+    layout = torch.channels_last if x.dtype == torch.float32 else torch.contiguous_format
+    return folded if folded.is_contiguous(memory_format=layout) else folded.contiguous(memory_format=layout)
+
+
+def _unfold(y: torch.Tensor) -> torch.Tensor:
+    """(1, R, H, W) -> (R, 1, H, W), a view."""
+    return y.permute(1, 0, 2, 3)
 
 
 def _fan_in_scale(real: int, seen: int, layer: str) -> float:
     if seen <= 0 or real % seen:
         raise CollapseError(f"collapsed {layer} expected a width dividing {real}, got {seen}")
     return real / seen
+
+
+def _copy_chunks(x: torch.Tensor, copies: int) -> tuple[torch.Tensor, ...]:
+    if x.shape[0] % copies:
+        raise CollapseError(f"collapsed layer got {x.shape[0]} rows, not a multiple of {copies} copies")
+    return x.chunk(copies, dim=0)
 
 
 class _CollapsedConv2d(nn.Module):
@@ -182,7 +203,8 @@ class _CollapsedConv2d(nn.Module):
         super().__init__()
         self.in_channels = conv.in_channels
         self.kernel_size = conv.kernel_size
-        self.stride, self.padding, self.dilation = conv.stride, conv.padding, conv.dilation
+        self.stride, self.dilation = conv.stride, conv.dilation
+        self.padding: Any = conv.padding
         self.padding_mode = conv.padding_mode
         self._pad = conv._reversed_padding_repeated_twice
         self.weights = weights
@@ -191,16 +213,29 @@ class _CollapsedConv2d(nn.Module):
         seen = x.shape[1]
         scale = _fan_in_scale(self.in_channels, seen, "Conv2d")
         padding = self.padding
+        if seen > 1:  # the data's channels (or another non-collapsed input): one conv per copy
+            outputs = []
+            for chunk, weight in zip(_copy_chunks(x, len(self.weights)), self.weights):
+                if self.padding_mode != "zeros":
+                    chunk, padding = F.pad(chunk, self._pad, mode=self.padding_mode), 0
+                kernel = chunk.new_full((1, seen, *self.kernel_size), weight * scale)
+                outputs.append(F.conv2d(chunk, kernel, None, self.stride, padding, self.dilation))
+            return torch.cat(outputs)
+        rows = x.shape[0]
+        per_row = _copy_column(self.weights, rows, x, scale)
+        folded = _fold(x)
         if self.padding_mode != "zeros":
-            x = F.pad(x, self._pad, mode=self.padding_mode)
-            padding = 0
-        copies = len(self.weights)
-        if copies == 1:
-            kernel = x.new_full((1, seen, *self.kernel_size), self.weights[0] * scale)
-            return F.conv2d(x, kernel, None, self.stride, padding, self.dilation)
-        kernel = x.new_full((1, seen, *self.kernel_size), scale)
-        out = F.conv2d(x, kernel, None, self.stride, padding, self.dilation)
-        return out * _per_copy(self.weights, x.shape[0] // copies, out)
+            folded, padding = F.pad(folded, self._pad, mode=self.padding_mode), 0
+        kernel = per_row.view(rows, 1, 1, 1).expand(rows, 1, *self.kernel_size).contiguous()
+        return _unfold(F.conv2d(folded, kernel, None, self.stride, padding, self.dilation, groups=rows))
+
+
+def _copy_column(weights: tuple[float, ...], rows: int, like: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """One value per row: ``weights[k] * scale`` for the rows of copy ``k``."""
+    if rows % len(weights):
+        raise CollapseError(f"collapsed layer got {rows} rows, not a multiple of {len(weights)} copies")
+    values = torch.tensor([w * scale for w in weights], dtype=like.dtype, device=like.device)
+    return values.repeat_interleave(rows // len(weights))
 
 
 class _CollapsedLinear(nn.Module):
@@ -214,11 +249,10 @@ class _CollapsedLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         seen = x.shape[-1]
         scale = _fan_in_scale(self.in_features, seen, "Linear")
-        copies = len(self.weights)
-        if copies == 1:
-            return F.linear(x, x.new_full((1, seen), self.weights[0] * scale))
-        out = F.linear(x, x.new_full((1, seen), scale))
-        return out * _per_copy(self.weights, x.shape[0] // copies, out)
+        chunks = _copy_chunks(x, len(self.weights))
+        return torch.cat(
+            [F.linear(chunk, chunk.new_full((1, seen), w * scale)) for chunk, w in zip(chunks, self.weights)]
+        )
 
 
 class _CollapsedBatchNorm(nn.Module):
@@ -230,16 +264,35 @@ class _CollapsedBatchNorm(nn.Module):
         self.scales = weights if norm.affine else tuple(1.0 for _ in weights)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        copies = len(self.scales)
-        rows, width = x.shape[0] // copies, x.shape[1]
-        if copies == 1:
-            gamma = x.new_full((width,), self.scales[0])
-            return F.batch_norm(x, None, None, gamma, torch.zeros_like(gamma), True, 0.0, self.eps)
-        # Put each copy's channels side by side so one call keeps separate statistics per copy.
-        grouped = x.reshape(copies, rows, width, -1).transpose(0, 1).reshape(rows, copies * width, -1)
+        copies, width = len(self.scales), x.shape[1]
+        rows = x.shape[0] // copies
+        if x.shape[0] % copies:
+            raise CollapseError(f"collapsed BatchNorm got {x.shape[0]} rows, not a multiple of {copies} copies")
+        # Arrange as (positions, copies * width, rows per copy): one call, statistics per copy
+        # and channel. For a width-1 activation in the folded layout this is a view.
+        spatial = tuple(range(2, x.dim()))
+        moved = x.permute(*spatial, 0, 1)  # (*spatial, copies * rows, width)
+        grouped = moved.reshape(-1, copies, rows, width).transpose(2, 3).reshape(-1, copies * width, rows)
         gamma = torch.tensor(self.scales, dtype=x.dtype, device=x.device).repeat_interleave(width)
         out = F.batch_norm(grouped, None, None, gamma, torch.zeros_like(gamma), True, 0.0, self.eps)
-        return out.reshape(rows, copies, width, -1).transpose(0, 1).reshape(x.shape)
+        out = out.reshape(-1, copies, width, rows).transpose(2, 3).reshape(moved.shape)
+        inverse = [0] * x.dim()
+        for position, dim in enumerate((*spatial, 0, 1)):
+            inverse[dim] = position
+        return out.permute(*inverse)
+
+
+class _FoldedPool(nn.Module):
+    """A 2-d pooling layer run on the folded view of width-1 activations (same values)."""
+
+    def __init__(self, pool: nn.Module):
+        super().__init__()
+        self.pool = pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != 1:
+            return self.pool(x)
+        return _unfold(self.pool(_fold(x)))
 
 
 class _Stacked(nn.Module):

@@ -10,7 +10,7 @@ from nas.proxies import register_proxy
 from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
 
 
-@register_proxy
+@register_proxy()
 class Params(Proxy):
     """Number of trainable parameters of the model (``requires_grad``), as ``SearchSpace.count_parameters``."""
 
@@ -24,7 +24,7 @@ class Params(Proxy):
         return ProxyResult(float(sum(p.numel() for p in model.parameters() if p.requires_grad)))
 
 
-@register_proxy
+@register_proxy()
 class Flops(Proxy):
     """Multiply-accumulates of one forward pass of one example (:func:`nas.flops.count_flops`).
 

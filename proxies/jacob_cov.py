@@ -14,7 +14,7 @@ from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
 _K = 1e-5
 
 
-@register_proxy
+@register_proxy()
 class JacobCov(Proxy):
     """``-sum_i (log(v_i + k) + 1/(v_i + k))`` over the eigenvalues ``v`` of the Jacobians' correlation.
 

@@ -11,7 +11,7 @@ from nas.proxies._util import activation_codes, log_abs_det
 from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
 
 
-@register_proxy
+@register_proxy()
 class Naswot(Proxy):
     """``log|det K|`` of the Hamming kernel of the examples' binary ReLU codes.
 

@@ -51,7 +51,7 @@ def _backward(proxy: str, model: nn.Module, batch: Batch) -> str | None:
     return None
 
 
-@register_proxy
+@register_proxy()
 class Snip(Proxy):
     """SNIP (Lee et al., ICLR 2019) for NAS: sum over weights of ``|theta * dL/dtheta|``.
 
@@ -75,7 +75,7 @@ class Snip(Proxy):
         return checked(value, "snip sum")
 
 
-@register_proxy
+@register_proxy()
 class GradNorm(Proxy):
     """Gradient norm: sum over ``Conv2d``/``Linear`` layers of the L2 norm of ``dL/dW``.
 
@@ -97,7 +97,7 @@ class GradNorm(Proxy):
         return checked(value, "grad_norm sum")
 
 
-@register_proxy
+@register_proxy()
 class Fisher(Proxy):
     """Fisher (Theis et al. 2018; Turner et al. 2020) for NAS, as in the reference code.
 
@@ -153,7 +153,7 @@ class Fisher(Proxy):
         return checked(value, "fisher sum")
 
 
-@register_proxy
+@register_proxy()
 class Grasp(Proxy):
     """GraSP (Wang et al., ICLR 2020) for NAS: sum over weights of ``-theta * (H g)``.
 

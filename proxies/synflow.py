@@ -15,7 +15,7 @@ from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-@register_proxy
+@register_proxy()
 class Synflow(Proxy):
     """Synaptic flow: sum over weights of ``|theta * dR/dtheta|`` of the linearised network.
 

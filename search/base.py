@@ -143,6 +143,11 @@ class CachedProxyScores:
         self._sign = 1.0 if higher_is_better else -1.0
         self._scores: dict[str, float] = {}
 
+    def preload(self, raw: Mapping[str, float]) -> None:
+        """Add raw scores known in advance, by canonical id (e.g. read from the store in one query)."""
+        for key, value in raw.items():
+            self._scores[key] = self._sign * float(value)
+
     def __call__(self, archs: Sequence[Architecture]) -> np.ndarray:
         canonical, scores = self.cache.canonical_id, self._scores
         keys = [canonical(arch) for arch in archs]

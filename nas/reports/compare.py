@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
@@ -180,13 +181,11 @@ def _write_scatter(comparison: Comparison, name: str, path: Path) -> Path:
     figure = Figure(figsize=(6.4, 4.8), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    colour_map = colormaps["viridis"].copy()
-    colour_map.set_bad("lightgrey")
+    colour_map = colormaps["viridis"].with_extremes(bad="lightgrey")
     positive = params[np.isfinite(params) & (params > 0)]
     norm = LogNorm(positive.min(), positive.max()) if len(positive) and positive.min() < positive.max() else None
     points = axes.scatter(x, y, c=np.where(params > 0, params, np.nan), cmap=colour_map, norm=norm, s=10, alpha=0.8)
-    if len(x) and x.min() > 0 and x.max() / x.min() > LOG_SCALE_RATIO:
-        axes.set_xscale("log")
+    _scale_x(axes, x)
     figure.colorbar(points, ax=axes, label="parameters")
     direction = "" if comparison.higher_is_better[name] else " (lower is better)"
     axes.set_xlabel(f"{name} score{direction}")
@@ -195,6 +194,21 @@ def _write_scatter(comparison: Comparison, name: str, path: Path) -> Path:
     axes.set_title(f"{name}: Spearman ρ = {_number(result.spearman, 3)} (n = {result.pairs})")
     figure.savefig(path, dpi=100)
     return path
+
+
+def _scale_x(axes: Axes, x: np.ndarray) -> None:
+    """A logarithmic x axis for non-negative scores whose positive values span a wide range.
+
+    Zeros (e.g. synflow of a network without a weighted path) keep their place on a symlog axis
+    that is linear below the smallest positive score.
+    """
+    positive = x[x > 0]
+    if len(positive) == 0 or x.min() < 0 or positive.max() / positive.min() <= LOG_SCALE_RATIO:
+        return
+    if x.min() > 0:
+        axes.set_xscale("log")
+    else:
+        axes.set_xscale("symlog", linthresh=float(positive.min()))
 
 
 def _votes(comparison: Comparison) -> list[tuple[str, tuple[str, ...]]]:

@@ -1,0 +1,107 @@
+"""``nas compare``: proxies against trained accuracy on a benchmark, with a report."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from nas.cli import add_common_options
+from nas.executors import EXECUTORS
+
+
+def run(args: argparse.Namespace) -> int:
+    """Score, compute the metrics, write the report and print the Markdown table."""
+    from nas.compare import CompareConfig, compare, parse_batch_sizes, parse_columns, parse_settings
+    from nas.reports.compare import markdown_table, write_report
+
+    batch_size, batch_sizes = parse_batch_sizes(args.batch_size or [])
+    config = CompareConfig(
+        space=args.space,
+        dataset=args.dataset,
+        columns=tuple(parse_columns(args.proxies)),
+        sample=None if args.all else args.sample,
+        seed=args.seed,
+        metric=args.metric,
+        batch_size=batch_size,
+        batch_sizes=batch_sizes,
+        data=args.data,
+        settings=parse_settings(args.set or []),
+        executor=args.executor,
+        workers=args.workers,
+        ray_address=args.ray_address,
+        progress=sys.stderr.isatty() if args.progress is None else args.progress,
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
+    )
+    comparison = compare(config)
+    report = args.report or f"reports/compare-{config.space}-{config.dataset}"
+    write_report(comparison, report, command_line(args))
+    print(markdown_table(comparison))
+    sys.stderr.write(f"nas: report written to {report}\n")
+    return 0
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces ``args``, with every default written out."""
+    words = ["nas", "compare", "--space", args.space, "--dataset", args.dataset, "--proxies", args.proxies]
+    words += ["--all"] if args.all else ["--sample", str(args.sample), "--seed", str(args.seed)]
+    words += ["--metric", args.metric, "--data", args.data, "--executor", args.executor]
+    for item in args.batch_size or []:
+        words += ["--batch-size", item]
+    for item in args.set or []:
+        words += ["--set", item]
+    if args.workers is not None:
+        words += ["--workers", str(args.workers)]
+    if args.report:
+        words += ["--report", args.report]
+    return shlex.join(words)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``compare`` sub-command."""
+    parser = subparsers.add_parser(
+        "compare",
+        help="rank correlation of proxies with trained accuracy, with a report",
+        description=(
+            "Score architectures of a benchmark space with zero-cost proxies (through the score store, "
+            "so re-runs only compute what is missing) and compare the scores with trained accuracy: "
+            "Spearman rho, Kendall tau, both within the top-10%%, top-10%%/top-10%% overlap, top-64 in "
+            "top-5%%, NaN count and seconds per architecture. Writes comparison.md, comparison.csv, "
+            "scores.csv and scatter plots into --report DIR and prints the table."
+        ),
+    )
+    parser.add_argument("--space", default="nb201", help="search space (default: nb201)")
+    parser.add_argument("--dataset", default="cifar10", help="dataset (default: cifar10)")
+    parser.add_argument(
+        "--proxies",
+        required=True,
+        help="comma-separated proxies; 'vote' adds the average rank of the others, "
+        "'vote(a+b+c)' that of a, b and c (e.g. epsilon,synflow,snip,vote)",
+    )
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--sample", type=int, metavar="N", help="compare N architectures drawn at random")
+    which.add_argument("--all", action="store_true", help="compare every architecture of the space")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the --sample draw (default: 0)")
+    parser.add_argument("--metric", default="test_acc", help="trained metric of the benchmark table (default: test_acc)")
+    parser.add_argument(
+        "--batch-size",
+        action="append",
+        metavar="B|PROXY=B",
+        help="batch size of every proxy (B) or of one (PROXY=B); repeatable. Default: the size each "
+        "proxy's paper used (epsilon 256, naswot 128, others 64)",
+    )
+    parser.add_argument("--data", default="real", help="input kind passed to the data loader (default: real)")
+    parser.add_argument("--set", action="append", metavar="PROXY.KEY=VALUE", help="a proxy setting; repeatable")
+    parser.add_argument("--executor", default="serial", choices=EXECUTORS, help="where to compute (default: serial)")
+    parser.add_argument("--workers", type=int, help="worker processes or Ray actors (default: all cores)")
+    parser.add_argument("--ray-address", help="Ray cluster address (with --executor ray)")
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bars on stderr (default: when stderr is a terminal)",
+    )
+    parser.add_argument("--report", metavar="DIR", help="report directory (default: reports/compare-SPACE-DATASET)")
+    add_common_options(parser)
+    parser.set_defaults(func=run)

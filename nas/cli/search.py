@@ -1,0 +1,65 @@
+"""``nas search``: run the search experiment of a YAML file and write its report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from nas.cli import add_common_options
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load and validate the experiment, run it (or resume it), print where the report is and its table."""
+    from nas.errors import NasError
+    from nas.experiment import load_config, run_experiment
+
+    if args.rounds is not None and args.rounds < 1:
+        raise NasError(f"--rounds must be at least 1, got {args.rounds}")
+    if args.workers is not None and args.workers < 1:
+        raise NasError(f"--workers must be at least 1, got {args.workers}")
+    config = load_config(args.config, data_dir=args.data_dir)
+    out = Path(args.out) if args.out else Path("runs") / config.name
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    result = run_experiment(
+        config,
+        out,
+        rounds=args.rounds,
+        resume=args.resume,
+        progress=progress,
+        executor=args.executor,
+        workers=args.workers,
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
+    )
+    print(result.summary_markdown, end="")
+    sys.stderr.write(
+        f"nas: summary table {result.files['summary.md']} (and .csv), plot {result.files['search.png']}, "
+        f"trajectories {result.files['trajectories.csv']}\n"
+    )
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``search`` command."""
+    parser = subparsers.add_parser(
+        "search",
+        help="run a search experiment described by a YAML file",
+        description="Run every strategy of an experiment file (see configs/) for its rounds, then write "
+        "trajectories, summary.md/.csv and search.png to the output directory.",
+    )
+    parser.add_argument("config", metavar="CONFIG.yaml", help="experiment file")
+    parser.add_argument("--rounds", type=int, help="number of rounds (default: the file's)")
+    parser.add_argument("--out", help="output directory (default: runs/<experiment name>)")
+    parser.add_argument("--resume", action="store_true", help="continue the runs already in the output directory")
+    parser.add_argument(
+        "--executor", choices=("serial", "local"), default="serial",
+        help="how missing proxy scores are computed: in this process or in a local process pool (default: serial)",
+    )
+    parser.add_argument("--workers", type=int, help="processes of the local executor (default: all cores)")
+    parser.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=None,
+        help="show progress bars (default: when stderr is a terminal)",
+    )
+    add_common_options(parser)
+    parser.set_defaults(func=run)

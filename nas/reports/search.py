@@ -1,0 +1,254 @@
+"""The report of a search experiment: trajectories, summary table and plot.
+
+Written by :func:`nas.experiment.run_experiment` into the experiment's output directory:
+
+* ``trajectories.json``: the configuration and, per strategy and round, the best-so-far
+  metric after each trained model and the final choice;
+* ``trajectories.csv``: one row per trained model: ``strategy, round, trained, value, best``;
+* ``summary.csv`` / ``summary.md``: per strategy, mean ± standard deviation over rounds of the
+  best metric among the first k trained models (k = 10, 50, 100, 300 up to the budget) and of
+  the final choice's reported metric;
+* ``search.png``: best metric vs trained models, median over rounds with the interquartile band.
+
+Plots are drawn with matplotlib's Agg canvas (no display, no global backend change).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from nas.experiment import ExperimentResult
+
+#: numbers of trained models at which the summary reports the best metric reached
+BUDGET_MARKS = (10, 50, 100, 300)
+
+
+@dataclass(frozen=True)
+class Statistic:
+    """Mean and sample standard deviation over rounds (NaN values left out), and how many rounds had a value."""
+
+    mean: float
+    std: float
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> "Statistic":
+        """The statistic of ``values``."""
+        known = np.array([v for v in values if not math.isnan(v)], dtype=np.float64)
+        if known.size == 0:
+            return cls(math.nan, math.nan, 0)
+        std = float(known.std(ddof=1)) if known.size > 1 else 0.0
+        return cls(float(known.mean()), std, int(known.size))
+
+    def text(self, digits: int = 2) -> str:
+        """``"mean ± std"`` (``"-"`` without values)."""
+        return "-" if self.n == 0 else f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """The summary of one strategy over all rounds."""
+
+    label: str
+    strategy: str
+    rounds: int
+    trained: float
+    best_after: dict[int, Statistic]
+    final: Statistic
+
+
+def best_after(best: Sequence[float], k: int) -> float:
+    """The best metric among the first ``k`` trained models of a trajectory (all of it if shorter)."""
+    return best[min(k, len(best)) - 1] if best else math.nan
+
+
+def summarise(result: "ExperimentResult") -> list[SummaryRow]:
+    """One :class:`SummaryRow` per strategy, in the configuration's order."""
+    marks = [k for k in BUDGET_MARKS if k <= result.config.budget]
+    rows = []
+    for spec in result.config.strategies:
+        runs = result.runs[spec.label]
+        rows.append(
+            SummaryRow(
+                label=spec.label,
+                strategy=spec.strategy,
+                rounds=len(runs),
+                trained=float(np.mean([len(run.best) for run in runs])) if runs else math.nan,
+                best_after={k: Statistic.of([best_after(run.best, k) for run in runs]) for k in marks},
+                final=Statistic.of([run.final_test for run in runs]),
+            )
+        )
+    return rows
+
+
+def markdown(result: "ExperimentResult", rows: Sequence[SummaryRow]) -> str:
+    """The summary as a Markdown document (title, set-up, table)."""
+    config = result.config
+    proxy = "none" if config.proxy is None else _proxy_text(result)
+    marks = sorted({k for row in rows for k in row.best_after})
+    header = (
+        ["strategy", "rounds", "trained"]
+        + [f"best {config.metric} after {k}" for k in marks]
+        + [f"final choice {result.final_metric}"]
+    )
+    lines = [
+        f"# Search: {config.name}",
+        "",
+        *([config.description.strip(), ""] if config.description.strip() else []),
+        f"Space `{config.space}`, dataset `{config.dataset}`, oracle metric `{config.metric}`, proxy {proxy}; "
+        f"budget {config.budget} trained models, {result.rounds} rounds, seed {config.seed}.",
+        "",
+        f"Mean ± standard deviation over rounds of the best `{config.metric}` among the first k trained "
+        f"models, and of the `{result.final_metric}` of the final choice (the trained architecture with "
+        f"the best `{config.metric}`).",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|",
+    ]
+    for row in rows:
+        cells = [row.label, str(row.rounds), f"{row.trained:g}"]
+        cells += [row.best_after[k].text() if k in row.best_after else "-" for k in marks]
+        cells.append(row.final.text())
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(result: "ExperimentResult") -> dict[str, Path]:
+    """Write every report file into ``result.out_dir``; also stores them in ``result.files``."""
+    out = result.out_dir
+    rows = summarise(result)
+    result.summary_markdown = markdown(result, rows)
+    files = {
+        "trajectories.json": _write_json(result, out / "trajectories.json"),
+        "trajectories.csv": _write_trajectories_csv(result, out / "trajectories.csv"),
+        "summary.csv": _write_summary_csv(result, rows, out / "summary.csv"),
+        "summary.md": _write_text(result.summary_markdown, out / "summary.md"),
+        "search.png": plot(result, out / "search.png"),
+    }
+    result.files.update(files)
+    return files
+
+
+def plot(result: "ExperimentResult", path: Path) -> Path:
+    """Best metric vs trained models: per strategy the median over rounds and the interquartile band."""
+    config = result.config
+    figure = Figure(figsize=(7.5, 4.8))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    colours = _colours(len(config.strategies))
+    for colour, spec in zip(colours, config.strategies):
+        curves = [list(run.best) for run in result.runs[spec.label] if run.best]
+        if not curves:
+            continue
+        length = max(len(c) for c in curves)
+        matrix = np.array([c + [c[-1]] * (length - len(c)) for c in curves], dtype=np.float64)
+        low, median, high = np.nanpercentile(matrix, [25, 50, 75], axis=0)
+        x = np.arange(1, length + 1)
+        if length == 1:
+            axes.errorbar(x, median, yerr=[median - low, high - median], fmt="o", color=colour, capsize=4, label=spec.label)
+        else:
+            axes.plot(x, median, color=colour, label=spec.label, linewidth=1.6)
+            axes.fill_between(x, low, high, color=colour, alpha=0.18, linewidth=0)
+    if config.budget >= 50:
+        axes.set_xscale("log")
+    axes.set_xlim(1, config.budget)
+    axes.set_xlabel("trained models")
+    axes.set_ylabel(f"best {config.metric} so far")
+    axes.set_title(f"{config.name}: median and quartiles over {result.rounds} rounds", fontsize=10)
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=130)
+    return path
+
+
+def _colours(n: int) -> list[tuple[float, float, float, float]]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _proxy_text(result: "ExperimentResult") -> str:
+    proxy = result.config.proxy
+    assert proxy is not None
+    settings = ", ".join(f"{k}={v}" for k, v in proxy.settings.items())
+    batch = proxy.batch
+    return f"`{proxy.name}`" + (f" ({settings})" if settings else "") + f" on a {batch.data} batch of {batch.size} (seed {batch.seed})"
+
+
+def _write_json(result: "ExperimentResult", path: Path) -> Path:
+    data = {
+        "config": result.config.to_dict(),
+        "rounds": result.rounds,
+        "metric": result.config.metric,
+        "final_metric": result.final_metric,
+        "strategies": {
+            label: [
+                {
+                    "round": run.round,
+                    "seed": run.seed,
+                    "best": [_json(v) for v in run.best],
+                    "final_arch": run.final_arch,
+                    "final_value": _json(run.final_value),
+                    "final_test": _json(run.final_test),
+                }
+                for run in runs
+            ]
+            for label, runs in result.runs.items()
+        },
+    }
+    path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def _write_trajectories_csv(result: "ExperimentResult", path: Path) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["strategy", "round", "trained", "value", "best"])
+        for label, runs in result.runs.items():
+            for run in runs:
+                for i, (value, best) in enumerate(zip(run.values, run.best), start=1):
+                    writer.writerow([label, run.round, i, _csv(value), _csv(best)])
+    return path
+
+
+def _write_summary_csv(result: "ExperimentResult", rows: Sequence[SummaryRow], path: Path) -> Path:
+    marks = sorted({k for row in rows for k in row.best_after})
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        header = ["strategy", "kind", "rounds", "trained"]
+        for k in marks:
+            header += [f"best_after_{k}_mean", f"best_after_{k}_std"]
+        header += ["final_metric", "final_mean", "final_std"]
+        writer.writerow(header)
+        for row in rows:
+            cells: list[object] = [row.label, row.strategy, row.rounds, f"{row.trained:g}"]
+            for k in marks:
+                cells += [_csv(row.best_after[k].mean), _csv(row.best_after[k].std)]
+            cells += [result.final_metric, _csv(row.final.mean), _csv(row.final.std)]
+            writer.writerow(cells)
+    return path
+
+
+def _write_text(text: str, path: Path) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _json(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def _csv(value: float) -> str:
+    return "" if math.isnan(value) else repr(float(value))
