@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import ClassVar, Mapping
+from typing import ClassVar, Iterator, Mapping
 
 from nas.benchmarks import register_table
 from nas.benchmarks.base import BenchmarkTable
@@ -31,6 +31,7 @@ from nas.spaces.nb101 import Nb101Space
 RELATIVE_PATH = "nb101/zc_nasbench101_500.json"
 DATASET = "cifar10"
 _PUBLISHED = ("synflow", "snip", "grad_norm", "jacov", "fisher", "grasp", "plain", "l2_norm", "epe_nas", "flops", "params")
+METRICS = ("valid_acc", "params") + tuple(f"published_{key}" for key in _PUBLISHED)
 
 
 @register_table("nb101")
@@ -41,7 +42,6 @@ class Nb101Table(BenchmarkTable):
 
     def __init__(self, rows: Mapping[str, Mapping[str, float]]):
         self._rows = {arch: dict(values) for arch, values in rows.items()}
-        self._metrics = ("valid_acc", "params") + tuple(f"published_{key}" for key in _PUBLISHED)
 
     @classmethod
     def open(cls, data_dir: str | Path | None = None) -> "Nb101Table":
@@ -58,7 +58,7 @@ class Nb101Table(BenchmarkTable):
                 row = {"valid_acc": float(entry["val_accuracy"]), "params": float(round(entry["params"] * 1e6))}
                 row.update({f"published_{key}": float(entry[key]) for key in _PUBLISHED})
             except (KeyError, TypeError, ValueError) as exc:
-                raise NasError(f"NAS-Bench-101 table {str(path)!r}: entry {arch!r} lacks {exc}") from None
+                raise NasError(f"NAS-Bench-101 table {str(path)!r}: entry {arch!r} has a missing or bad field ({exc})") from None
             rows[arch] = row
         return cls(rows)
 
@@ -69,11 +69,14 @@ class Nb101Table(BenchmarkTable):
 
     def metrics(self, dataset: str) -> tuple[str, ...]:
         """``valid_acc``, ``params`` and the ``published_*`` reference scores."""
-        return self._metrics
+        return METRICS
 
-    def architectures(self) -> tuple[str, ...]:
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[str]:
         """The strings of the table's cells, in file order."""
-        return tuple(self._rows)
+        return iter(self._rows)
 
     def lookup(self, arch: str, dataset: str, metric: str) -> float:
         """``metric`` of the cell written as ``arch`` (the nb101 space's string; spacing may differ)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import ClassVar, Mapping
+from typing import ClassVar, Iterator, Mapping
 
 from nas.benchmarks import register_table
 from nas.benchmarks.base import BenchmarkTable
@@ -61,9 +61,12 @@ class NlpTable(BenchmarkTable):
         """The metrics listed in the module docstring."""
         return METRICS
 
-    def architectures(self) -> tuple[str, ...]:
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[str]:
         """The strings of the table's cells, in log-name order."""
-        return tuple(self._rows)
+        return iter(self._rows)
 
     def lookup(self, arch: str, dataset: str, metric: str) -> float:
         """``metric`` of the cell written as ``arch``."""

@@ -36,6 +36,13 @@ DATASETS: dict[str, DatasetSpec] = {
             "(stand-in input when absent: CIFAR-100 images resized to 16x16)",
         ),
         DatasetSpec("ptb", "text", (35,), 10000, "Penn Treebank (Mikolov), 10k-word vocabulary, sequences of 35 tokens"),
+        DatasetSpec(
+            "wikitext2",
+            "text",
+            (35,),
+            33278,
+            "WikiText-2, 33,278-word vocabulary (NAS-Bench-NLP's training set; no text files here)",
+        ),
     )
 }
 

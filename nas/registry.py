@@ -32,8 +32,13 @@ class Registry(Generic[T]):
         self._entries: dict[str, type[T]] = {}
         self._loaded = False
 
-    def register(self, name: str | None = None) -> Callable[[type[T]], type[T]]:
-        """Class decorator: register ``cls`` under ``name`` (default: ``cls.name``)."""
+    def register(self, name: str | type[T] | None = None) -> Callable[[type[T]], type[T]] | type[T]:
+        """Class decorator: register ``cls`` under ``name`` (default: ``cls.name``).
+
+        Works bare (``@register_proxy``) and called (``@register_proxy()`` or ``@register_proxy("x")``).
+        """
+        if isinstance(name, type):
+            return self.register(None)(name)  # type: ignore[operator]
 
         def decorator(cls: type[T]) -> type[T]:
             key = name or getattr(cls, "name", None)

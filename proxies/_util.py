@@ -97,7 +97,7 @@ def sum_over_weights(model: nn.Module, saliency: Callable[[nn.Module], torch.Ten
     for layer in prunable_layers(model):
         value = saliency(layer)
         if value is not None:
-            total += float(value.sum())
+            total += float(value.detach().sum())
     return total
 
 

@@ -45,7 +45,7 @@ import hashlib
 import random
 import re
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Callable, ClassVar, Iterable, Iterator
 
 import torch
 import torch.nn as nn
@@ -146,7 +146,7 @@ def prune(cell: Nb101Cell) -> PrunedCell | None:
     return PrunedCell(matrix, tuple(cell.ops[i] for i in keep))
 
 
-def _reachable(start: int, successors) -> set[int]:
+def _reachable(start: int, successors: Callable[[int], Iterable[int]]) -> set[int]:
     seen, frontier = {start}, [start]
     while frontier:
         for nxt in successors(frontier.pop()):
@@ -309,7 +309,7 @@ class Nb101Space(SearchSpace):
         return result
 
     @staticmethod
-    def _edits(cell: Nb101Cell):
+    def _edits(cell: Nb101Cell) -> Iterator[Nb101Cell]:
         n = NUM_VERTICES
         for i in range(n):
             for j in range(i + 1, n):

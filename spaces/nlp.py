@@ -81,7 +81,7 @@ HIDDEN_SIZE = 600
 NUM_LAYERS = 3
 LOGS_PATH = "nlp/train_logs_wikitext-2.zip"
 
-_STATE = re.compile(r"^h_(prev|new)_(\d+)$")
+_STATE = re.compile(r"^h_(prev|new)_(0|[1-9][0-9]*)$")
 
 
 @dataclass(frozen=True)
@@ -266,7 +266,7 @@ class NlpSpace(SearchSpace):
     """The NAS-Bench-NLP recurrent-cell space (not enumerable)."""
 
     name: ClassVar[str] = "nlp"
-    datasets: ClassVar[tuple[str, ...]] = ("ptb",)
+    datasets: ClassVar[tuple[str, ...]] = ("ptb", "wikitext2")
 
     def __init__(self, data_dir: str | Path | None = None):
         self._data_dir = data_dir
@@ -322,6 +322,28 @@ class NlpSpace(SearchSpace):
         if dataset.kind != "text":
             raise NasError(f"space 'nlp' builds language models; dataset {dataset.name!r} is {dataset.kind}")
         return NlpLanguageModel(_as_cell(arch), vocab_size=dataset.num_classes)
+
+    def count_flops(self, arch: Architecture, dataset: DatasetSpec) -> int:
+        """Multiply-accumulates of one sequence of ``dataset.input_shape`` tokens.
+
+        :func:`nas.flops.count_flops` feeds a float input; the model is wrapped so that input
+        becomes token ids (the wrapper adds no operations).
+        """
+        from nas.flops import count_flops
+
+        return count_flops(_FloatToTokens(self.build(arch, dataset), dataset.num_classes), dataset.input_shape)
+
+
+class _FloatToTokens(nn.Module):
+    """Runs a language model on token ids drawn from a uniform [0, 1) float tensor."""
+
+    def __init__(self, model: nn.Module, vocab_size: int):
+        super().__init__()
+        self.model = model
+        self.vocab_size = vocab_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model((x * self.vocab_size).long().clamp_(0, self.vocab_size - 1))
 
 
 def _same_arity_ops(node: NlpNode) -> list[str]:

@@ -41,3 +41,17 @@ def test_proxy_settings_are_validated_and_converted() -> None:
         create_proxy("epsilon", colour="red")
     with pytest.raises(NasError, match="unknown proxy 'epsilonn'"):
         create_proxy("epsilonn")
+
+
+def test_register_works_bare_and_called() -> None:
+    registry: Registry[object] = Registry("widget")
+
+    @registry.register
+    class Bare:
+        name = "bare"
+
+    @registry.register()
+    class Called:
+        name = "called"
+
+    assert registry.names() == ["bare", "called"]

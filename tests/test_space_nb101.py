@@ -201,9 +201,9 @@ def test_table_lookups_equal_the_raw_file(raw_table):
         for name in ("synflow", "snip", "jacov", "flops"):
             assert table.lookup(key, "cifar10", f"published_{name}") == entry[name]
         assert table.lookup(key.replace(" ", ""), "cifar10", "valid_acc") == entry["val_accuracy"]
-    accuracies = [table.lookup(k, "cifar10", "valid_acc") for k in table.architectures()]
+    accuracies = [table.lookup(k, "cifar10", "valid_acc") for k in table]
     assert 50 < min(accuracies) and max(accuracies) < 100  # percent, like NAS-Bench-201
-    assert set(table.architectures()) == set(raw_table)
+    assert set(table) == set(raw_table) and len(table) == 500
 
 
 def test_table_rejects_unknown_cells_and_metrics(space, raw_table):

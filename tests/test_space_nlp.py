@@ -12,14 +12,14 @@ import pytest
 import torch
 
 from nas.benchmarks import open_table
-from nas.datasets import DatasetSpec, dataset_spec
+from nas.datasets import dataset_spec
 from nas.errors import NasError
 from nas.spaces import create_space
 from nas.spaces.nlp import OP_ARITY, NlpCell
 
 PTB = dataset_spec("ptb")
-#: the logs' vocabulary: WikiText-2 has 33,278 word types (not in nas.datasets)
-WIKITEXT2 = DatasetSpec("wikitext2", "text", (70,), 33278, "WikiText-2 (test-only spec)")
+#: the logs' vocabulary: WikiText-2 has 33,278 word types
+WIKITEXT2 = dataset_spec("wikitext2")
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +183,7 @@ def test_table_lookups_equal_the_raw_logs(space, logs):
     runs: dict[str, list[dict]] = {}
     for log in logs:
         runs.setdefault(space.format(space.parse(log["recepie"])), []).append(log)
-    assert set(table.architectures()) == set(runs)
+    assert set(table) == set(runs)
     single = [log for log in logs if len(runs[space.format(space.parse(log["recepie"]))]) == 1 and log["status"] == "OK"]
     for log in single[:5]:
         arch = log["recepie"]  # the log's own spelling is accepted
@@ -206,7 +206,7 @@ def test_table_lookups_equal_the_raw_logs(space, logs):
 def test_table_rejects_unknown_cells_and_metrics(space, logs):
     table = open_table("nlp")
     cell = space.parse(logs[0]["recepie"])
-    unknown = next(n for n in space.neighbours(cell) if space.format(n) not in table.architectures())
+    unknown = next(n for n in space.neighbours(cell) if space.format(n) not in set(table))
     with pytest.raises(NasError, match="not in the table"):
         table.lookup(space.format(unknown), "wikitext2", "val_loss")
     with pytest.raises(NasError):
@@ -215,3 +215,14 @@ def test_table_rejects_unknown_cells_and_metrics(space, logs):
         table.lookup(space.format(cell), "wikitext2", "valid_acc")
     with pytest.raises(NasError):
         table.lookup("{", "wikitext2", "val_loss")
+
+
+def test_flops_count_every_linear_per_token(space):
+    cell = space.parse('{"h_new_0":{"input":["l"],"op":"activation_tanh"},"l":{"input":["x","h_prev_0"],"op":"linear"}}')
+    per_token = (
+        (400 + 600) * 600 + 600  # layer 1: embedding and state -> 600
+        + (600 + 600) * 600 + 600  # layer 2
+        + (600 + 400) * 400 + 400  # layer 3: state of 400 (tied decoder)
+        + 400 * PTB.num_classes + PTB.num_classes  # decoder
+    )
+    assert space.count_flops(cell, PTB) == PTB.input_shape[0] * per_token

@@ -32,10 +32,12 @@ def describe(space_name: str, arch_text: str, dataset: str, data_dir: str | None
     }
     if space_name in TABLES:
         table = open_table(space_name, data_dir)
-        if spec.name in table.datasets:
+        if spec.name in table.datasets and info["arch"] in table:
             info["benchmark"] = {
                 metric: table.lookup(info["arch"], spec.name, metric) for metric in table.metrics(spec.name)
             }
+        else:
+            info["benchmark"] = None
     return info
 
 
@@ -49,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{key:<14}{info[key]}")
     print(f"{'parameters':<14}{info['parameters']:,} ({info['parameters'] / 1e6:.6f} M)")
     print(f"{'flops':<14}{info['flops']:,} ({info['flops'] / 1e6:.2f} M multiply-adds)")
-    for metric, value in info.get("benchmark", {}).items():
+    if info.get("benchmark", {}) is None:
+        print(f"{'benchmark':<14}not in the {args.space} table for {info['dataset']}")
+    for metric, value in (info.get("benchmark") or {}).items():
         print(f"{metric:<14}{'n/a' if math.isnan(value) else f'{value:.4f}'}")
     return 0
 

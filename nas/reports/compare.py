@@ -23,6 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 from matplotlib import colormaps
 
 from nas.compare import Comparison
@@ -31,6 +32,7 @@ from nas.errors import NasError
 
 #: ratio of the largest to the smallest positive score above which the x axis is logarithmic
 LOG_SCALE_RATIO = 100.0
+_MAX_TICKS = 8
 
 _HEADER = (
     "proxy",
@@ -207,8 +209,15 @@ def _scale_x(axes: Axes, x: np.ndarray) -> None:
         return
     if x.min() > 0:
         axes.set_xscale("log")
-    else:
-        axes.set_xscale("symlog", linthresh=float(positive.min()))
+        axes.xaxis.set_major_locator(LogLocator(numticks=_MAX_TICKS))
+        return
+    axes.set_xscale("symlog", linthresh=float(positive.min()))
+    low, high = math.floor(math.log10(positive.min())), math.ceil(math.log10(positive.max()))
+    step = max(1, math.ceil((high - low + 1) / (_MAX_TICKS - 1)))
+    first = low if step == 1 else low + step  # the linear part near 0 is only one decade wide
+    axes.set_xticks([0.0, *(10.0**d for d in range(first, high + 1, step))])
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda v, _: "0" if v == 0 else f"$10^{{{round(math.log10(v))}}}$"))
+    axes.xaxis.set_minor_locator(NullLocator())
 
 
 def _votes(comparison: Comparison) -> list[tuple[str, tuple[str, ...]]]:

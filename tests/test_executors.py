@@ -1,0 +1,202 @@
+"""Executors through the Scorer: same scores everywhere, failures isolated, streams bounded."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+import signal
+
+import numpy as np
+import pytest
+import torch.nn as nn
+
+from nas.data import load_batch
+from nas.datasets import dataset_spec
+from nas.errors import NasError
+from nas.executors import Failure, LocalExecutor, SerialExecutor, create_executor
+from nas.proxies import create_proxy
+from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
+from nas.scoring import Scorer
+from nas.spaces import create_space
+
+
+class WeightSum(Proxy):
+    """Depends on the initialisation: the sum of the initial weights."""
+
+    name = "test_weight_sum"
+
+    def score(self, model: nn.Module, batch: Batch, context: ProxyContext) -> ProxyResult:
+        return ProxyResult(float(sum(p.detach().double().sum() for p in model.parameters())))
+
+
+class Fragile(Proxy):
+    """Counts parameters, but fails on the network with ``victim`` parameters: raises or kills its process."""
+
+    name = "test_fragile"
+    defaults = {"victim": 0, "how": "raise"}
+
+    def score(self, model: nn.Module, batch: Batch, context: ProxyContext) -> ProxyResult:
+        count = sum(p.numel() for p in model.parameters())
+        if count == self.settings["victim"]:
+            if self.settings["how"] == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise ValueError(f"refusing {count} parameters")
+        return ProxyResult(float(count))
+
+
+@pytest.fixture(scope="module")
+def space():
+    return create_space("nb201")
+
+
+@pytest.fixture(scope="module")
+def batch() -> Batch:
+    return load_batch("cifar10", data="normal", size=8, seed=0)
+
+
+@pytest.fixture(scope="module")
+def archs(space) -> list:
+    rng = random.Random(7)
+    return [space.sample(rng) for _ in range(12)]
+
+
+@pytest.fixture(scope="module")
+def local(space, batch):
+    """One local-process scorer for the module (its worker pool is started once)."""
+    with Scorer(space, "cifar10", batch, executor="local", workers=2) as scorer:
+        yield scorer
+
+
+def _counts(space, archs) -> list[int]:
+    return [space.count_parameters(arch, dataset_spec("cifar10")) for arch in archs]
+
+
+def _victim(space, archs) -> tuple[int, int]:
+    """An architecture index whose parameter count no other sampled architecture has, and that count."""
+    counts = _counts(space, archs)
+    for index, count in enumerate(counts):
+        if counts.count(count) == 1:
+            return index, count
+    raise AssertionError("no architecture with a unique parameter count in the sample")
+
+
+def test_serial_and_local_agree(space, batch, archs, local):
+    proxy = WeightSum()
+    with Scorer(space, "cifar10", batch) as serial:
+        expected = serial.values(archs, proxy)
+    got = local.values(archs, proxy)
+    assert np.isfinite(expected).all()
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_scores_are_reproducible_whatever_the_order_and_depend_on_the_seed(space, batch, archs):
+    proxy = WeightSum()
+    with Scorer(space, "cifar10", batch, seed=0) as a, Scorer(space, "cifar10", batch, seed=0) as b:
+        forward = a.values(archs[:4], proxy)
+        np.testing.assert_array_equal(b.values(archs[:4][::-1], proxy)[::-1], forward)
+    with Scorer(space, "cifar10", batch, seed=1) as c:
+        other = c.values(archs[:4], proxy)
+    assert not np.isclose(other, forward).any()
+
+
+@pytest.mark.parametrize("executor", ["serial", "local"])
+def test_an_exception_is_that_architecture_s_nan(space, batch, archs, local, executor):
+    index, count = _victim(space, archs)
+    proxy = Fragile(victim=count)
+    scorer = local if executor == "local" else Scorer(space, "cifar10", batch)
+    results = scorer.score(archs, proxy)
+    assert results[index].is_nan
+    assert results[index].reason == f"error: ValueError: refusing {count} parameters"
+    others = [r for i, r in enumerate(results) if i != index]
+    assert not any(r.is_nan for r in others)
+    assert [r.value for r in others] == [float(c) for i, c in enumerate(_counts(space, archs)) if i != index]
+
+
+def test_a_dying_worker_is_that_architecture_s_nan(space, archs, local):
+    index, count = _victim(space, archs)
+    results = local.score(archs, Fragile(victim=count, how="kill"))
+    assert results[index].is_nan
+    assert results[index].reason.startswith("error: WorkerDied:") and "SIGKILL" in results[index].reason
+    assert sum(r.is_nan for r in results) == 1
+    # the pool has recovered: the next run works on every architecture
+    again = local.values(archs, Fragile(victim=-1, how="kill"))
+    assert np.isfinite(again).all()
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def test_local_executor_streams_with_a_bounded_number_in_flight():
+    pulled = 0
+
+    def items():
+        nonlocal pulled
+        for i in range(40):
+            pulled += 1
+            yield i
+
+    with LocalExecutor(workers=2) as executor:
+        seen = []
+        for item, result in executor.map_unordered(_square, items()):
+            seen.append(item)
+            assert result == item * item
+            assert pulled - len(seen) <= executor.workers - 1
+    assert sorted(seen) == list(range(40))
+
+
+def test_serial_executor_records_exceptions():
+    results = dict(SerialExecutor().map_unordered(lambda x: 1 // x, [1, 0, 2]))
+    assert results[1] == 1 and results[2] == 0
+    assert results[0] == Failure("error: ZeroDivisionError: integer division or modulo by zero")
+
+
+def test_bad_executor_arguments_are_user_errors(space, batch):
+    with pytest.raises(NasError, match="unknown executor 'threads'"):
+        Scorer(space, "cifar10", batch, executor="threads")
+    with pytest.raises(NasError, match="at least 1"):
+        create_executor("local", workers=0)
+    with pytest.raises(NasError, match="needs --executor ray"):
+        create_executor("local", ray_address="127.0.0.1:6379")
+
+
+@pytest.mark.slow
+def test_parent_memory_stays_flat_while_streaming(space, local):
+    """Scoring 1,000 more architectures must not grow the parent by anything like 1,000 models."""
+    every = list(space.enumerate())
+    rng = random.Random(3)
+    rng.shuffle(every)
+    proxy = create_proxy("params")
+
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    local.values(every[:200], proxy)
+    before = rss_mb()
+    values = local.values(every[200:1200], proxy)
+    after = rss_mb()
+    assert np.isfinite(values).all()
+    # one NB201 network weighs 0.1 to 5 MB: holding the 1,000 models would cost gigabytes
+    assert after - before < 40, f"parent grew by {after - before:.1f} MB"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install '.[ray]')")
+def test_ray_agrees_with_local_and_serial(space, batch, archs, local):
+    import ray
+
+    proxy = create_proxy("grad_norm")
+    with Scorer(space, "cifar10", batch) as serial:
+        expected = serial.values(archs[:6], proxy)
+    from_local = local.values(archs[:6], proxy)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        with Scorer(space, "cifar10", batch, executor="ray", workers=2) as scorer:
+            from_ray = scorer.values(archs[:6], proxy)
+    finally:
+        ray.shutdown()
+    assert np.isfinite(expected).all()
+    np.testing.assert_array_equal(from_ray, from_local)
+    np.testing.assert_allclose(from_ray, expected, rtol=1e-9)
