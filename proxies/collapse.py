@@ -63,14 +63,7 @@ SAFE_MODULES: frozenset[type[nn.Module]] = frozenset(
 )
 
 #: Classes (or "module.QualName" strings) declared safe with :func:`register_collapsible`.
-#: Pre-registered: the NB201 network's own modules, whose forwards only sum and scale their
-#: children's outputs (``tests/test_collapse.py`` checks the collapsed scores against direct ones).
-_REGISTERED: set[type[nn.Module] | str] = {
-    "nas.spaces.nb201.Zero",
-    "nas.spaces.nb201.ResidualBlock",
-    "nas.spaces.nb201.Cell",
-    "nas.spaces.nb201.NB201Network",
-}
+_REGISTERED: set[type[nn.Module] | str] = set()
 
 M = TypeVar("M", bound=type[nn.Module])
 
@@ -103,13 +96,19 @@ class CollapseCheck:
 
 
 def can_collapse(model: nn.Module) -> CollapseCheck:
-    """Whether :func:`collapse` is exact for ``model`` (judged from its module types)."""
+    """Whether :func:`collapse` is exact for ``model`` (judged from its module types).
+
+    The reason names an embedding if there is one, else the innermost refused module.
+    """
+    refused = []
     for name, module in model.named_modules():
         reason = _unsafe_reason(module)
         if reason is not None:
-            where = name or "the model itself"
-            return CollapseCheck(False, f"{where} ({type(module).__name__}) {reason}")
-    return CollapseCheck(True)
+            refused.append((isinstance(module, nn.Embedding), f"{name or 'the model itself'} ({type(module).__name__}) {reason}"))
+    if not refused:
+        return CollapseCheck(True)
+    embeddings = [text for is_embedding, text in refused if is_embedding]
+    return CollapseCheck(False, embeddings[0] if embeddings else refused[-1][1])
 
 
 def _safe_base(cls: type) -> type[nn.Module] | None:

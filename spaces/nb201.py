@@ -175,6 +175,9 @@ class ReLUConvBN(nn.Sequential):
 class Zero(nn.Module):
     """The ``none`` operation: zeros of the input's shape, as ``x * 0`` so NaN/inf propagate."""
 
+    #: channel-wise only: the width-collapsed epsilon (nas.proxies.collapse) may shrink it
+    collapsible = True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * 0.0
 
@@ -192,6 +195,9 @@ class ResidualBlock(nn.Module):
     Two :class:`ReLUConvBN` 3x3 convolutions (the first with stride 2) plus a shortcut of 2x2
     average pooling and a bias-free 1x1 convolution.
     """
+
+    #: channel-wise only: the width-collapsed epsilon (nas.proxies.collapse) may shrink it
+    collapsible = True
 
     def __init__(self, c_in: int, c_out: int):
         super().__init__()
@@ -228,6 +234,9 @@ class Cell(nn.Module):
     benchmark (so parameter counts match the published ones).
     """
 
+    #: channel-wise only: the width-collapsed epsilon (nas.proxies.collapse) may shrink it
+    collapsible = True
+
     def __init__(self, arch: NB201Arch, channels: int):
         super().__init__()
         self.arch = arch
@@ -253,6 +262,9 @@ class NB201Network(nn.Module):
     ``2 * channels`` and ``4 * channels`` channels and ``cells_per_stage`` cells each. Head:
     batch norm, ReLU, global average pooling, linear classifier. ``forward`` returns logits.
     """
+
+    #: channel-wise only: the width-collapsed epsilon (nas.proxies.collapse) may shrink it
+    collapsible = True
 
     def __init__(
         self,

@@ -1,0 +1,112 @@
+"""The epsilon proxy: formula, NaN reasons, precision, settings and default weights."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+import torch.nn as nn
+
+from nas.data import load_batch
+from nas.datasets import dataset_spec
+from nas.errors import NasError
+from nas.proxies import create_proxy
+from nas.proxies.base import Batch, ProxyContext
+from nas.spaces import create_space
+
+ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+NO_PATH = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|"
+NORMAL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+NB201 = ProxyContext(space="nb201", dataset="cifar10", num_classes=10)
+
+
+@pytest.fixture(scope="module")
+def batch(data_dir) -> Batch:
+    return load_batch("cifar10", size=16, seed=0)
+
+
+def _score(arch: str, batch: Batch, **settings: object):
+    space = create_space("nb201")
+    return create_proxy("epsilon", **settings).score(space.build(space.parse(arch), dataset_spec("cifar10")), batch, NB201)
+
+
+@pytest.mark.parametrize("arch", [ALL_NONE, NO_PATH])
+def test_no_signal_gives_nan_with_the_constant_output_reason(arch: str, batch: Batch) -> None:
+    assert not create_space("nb201").has_path(create_space("nb201").parse(arch))
+    result = _score(arch, batch)
+    assert result.is_nan
+    assert "constant output" in (result.reason or "")
+
+
+@pytest.mark.parametrize("collapse", ["auto", "off"])
+def test_normal_architecture_is_finite_and_higher_is_better(collapse: str, batch: Batch) -> None:
+    proxy = create_proxy("epsilon", collapse=collapse, precision="float64")
+    assert proxy.higher_is_better and proxy.needs == frozenset({"data"})
+    result = _score(NORMAL, batch, collapse=collapse, precision="float64")
+    assert not result.is_nan and result.value > 0
+
+
+@pytest.mark.slow
+def test_float64_removes_float32_underflow(batch: Batch) -> None:
+    space, rng = create_space("nb201"), random.Random(3)
+    archs = [space.format(space.sample(rng)) for _ in range(8)]
+    nan32 = [_score(a, batch) for a in archs]
+    nan64 = [_score(a, batch, precision="float64") for a in archs]
+    underflow = [r for r in nan32 if r.is_nan and "underflowed in float32" in (r.reason or "")]
+    assert underflow, "the sample should contain float32 underflow at [1e-7, 1]"
+    assert sum(r.is_nan for r in nan64) < sum(r.is_nan for r in nan32)
+
+
+class _Fixed(nn.Module):
+    """Returns x + a^2 x^2 for a parameter a, which epsilon sets to each weight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.a**2 * x**2
+
+
+def test_formula_matches_a_hand_computation() -> None:
+    batch = Batch(torch.tensor([0.0, 1.0, 2.0, 3.0]), None, "hand", "none")
+    context = ProxyContext(space="custom", dataset="none", num_classes=1)
+    result = create_proxy("epsilon", weights="1:2").score(_Fixed(), batch, context)
+    # w=1: [0, 2, 6, 12] -> [0, 1/6, 1/2, 1];  w=2: [0, 5, 18, 39] -> [0, 5/39, 18/39, 1]; zeros are missing
+    delta = (abs(1 / 6 - 5 / 39) + abs(1 / 2 - 18 / 39) + 0) / 3
+    mu = (1 / 6 + 1 / 2 + 1 + 5 / 39 + 18 / 39 + 1) / 6
+    assert result.value == pytest.approx(delta / mu, rel=1e-6)
+
+
+@pytest.mark.parametrize("weights, message", [
+    ("1:1e-3", "increasing"),
+    ("-1:1", "positive"),
+    ("1:2:3", "exactly two"),
+    ("a:b", "two numbers"),
+    (5, "two numbers"),
+])
+def test_weights_are_validated(weights: object, message: str) -> None:
+    with pytest.raises(NasError, match=message):
+        create_proxy("epsilon", weights=weights)
+
+
+def test_other_settings_are_validated() -> None:
+    with pytest.raises(NasError, match="precision"):
+        create_proxy("epsilon", precision="float16")
+    with pytest.raises(NasError, match="collapse"):
+        create_proxy("epsilon", collapse="always")
+    with pytest.raises(NasError, match="weights"):
+        create_proxy("epsilon").weights_for("my-space")
+
+
+def test_space_default_weights_are_used(batch: Batch) -> None:
+    proxy = create_proxy("epsilon")
+    assert proxy.weights_for("nb201") == (1e-7, 1.0)
+    assert proxy.weights_for("nb101") == (1e-4, 10.0)
+    assert proxy.weights_for("nlp") == (1e-5, 1e-3)
+    assert create_proxy("epsilon", weights=[0.5, 2]).weights_for("nb201") == (0.5, 2.0)
+    default = _score(NORMAL, batch, precision="float64")
+    explicit = _score(NORMAL, batch, precision="float64", weights="1e-7:1")
+    other = _score(NORMAL, batch, precision="float64", weights="1e-3:1")
+    assert default.value == explicit.value != other.value
