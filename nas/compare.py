@@ -13,8 +13,8 @@ space's benchmark table and computes the metrics of :mod:`nas.metrics` for each 
   not columns themselves, e.g. ``epsilon,vote(synflow+jacob_cov+snip)`` (Abdelfattah et al.'s
   trio).
 
-**Batches.** Each proxy is scored on one batch of the dataset's training images, by default of
-the size its paper used (:data:`DEFAULT_BATCH_SIZES`); a single ``batch_size`` or per-proxy
+**Batches.** Each proxy is scored on one batch of the dataset's training split (or synthetic
+input, see :func:`nas.data.load_batch`), by default of the size its paper used (:data:`DEFAULT_BATCH_SIZES`); a single ``batch_size`` or per-proxy
 ``batch_sizes`` override it. Proxies of equal batch size share one batch.
 """
 

@@ -66,8 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Score architectures of a benchmark space with zero-cost proxies (through the score store, "
             "so re-runs only compute what is missing) and compare the scores with trained accuracy: "
-            "Spearman rho, Kendall tau, both within the top-10%%, top-10%%/top-10%% overlap, top-64 in "
-            "top-5%%, NaN count and seconds per architecture. Writes comparison.md, comparison.csv, "
+            "Spearman rho, Kendall tau, both within the top-10%, top-10%/top-10% overlap, top-64 in "
+            "top-5%, NaN count and seconds per architecture. Writes comparison.md, comparison.csv, "
             "scores.csv and scatter plots into --report DIR and prints the table."
         ),
     )
@@ -91,7 +91,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="batch size of every proxy (B) or of one (PROXY=B); repeatable. Default: the size each "
         "proxy's paper used (epsilon 256, naswot 128, others 64)",
     )
-    parser.add_argument("--data", default="real", help="input kind passed to the data loader (default: real)")
+    parser.add_argument(
+        "--data", default="real", help="input: real, or a synthetic kind of nas.data (grey, normal, ...; default: real)"
+    )
     parser.add_argument("--set", action="append", metavar="PROXY.KEY=VALUE", help="a proxy setting; repeatable")
     parser.add_argument("--executor", default="serial", choices=EXECUTORS, help="where to compute (default: serial)")
     parser.add_argument("--workers", type=int, help="worker processes or Ray actors (default: all cores)")
