@@ -31,6 +31,8 @@ R = TypeVar("R")
 
 EXECUTORS = ("serial", "local", "ray")
 
+_END = object()  # marks the end of an item stream
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -282,9 +284,6 @@ def create_executor(name: str, workers: int | None = None, ray_address: str | No
     if name == "local":
         return LocalExecutor(workers)
     return RayExecutor(workers, ray_address)
-
-
-_END = object()
 
 
 def _single_threaded() -> None:

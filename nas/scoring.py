@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -120,11 +121,12 @@ class Scorer:
         self._own_store = store is None
         self.store = ScoreStore.in_memory() if store is None else store
         self._executor: Executor | None = None
+        self._own_executor = not isinstance(executor, Executor)
         if isinstance(executor, Executor):
             self._executor = executor
         else:
             check_executor(executor, workers, ray_address)  # started on first need
-        self._executor_args = (executor, workers, ray_address)
+            self._executor_args = (executor, workers, ray_address)
         self._job = ScoringJob(space, spec, batch, seed)
         #: statistics of the last :meth:`score` call
         self.last_stats: ScoreStats | None = None
@@ -132,7 +134,8 @@ class Scorer:
     def key(self, arch_id: str, proxy: Proxy) -> ScoreKey:
         """The store key of the canonical architecture ``arch_id`` scored by ``proxy``."""
         precision = str(proxy.settings.get("precision", "float32"))
-        return ScoreKey(self.space.name, arch_id, proxy.name, proxy.settings_key(), self.batch.identity, precision, self.seed)
+        settings = proxy.settings_key()
+        return ScoreKey(self.space.name, arch_id, proxy.name, settings, self.batch.identity, precision, self.seed)
 
     def score(self, archs: Sequence[Architecture], proxy: Proxy) -> list[ProxyResult]:
         """The score of each architecture (aligned with ``archs``); failures are NaN with a reason."""
@@ -147,10 +150,11 @@ class Scorer:
         seconds = sum(stored[key].seconds for key in keys.values() if key in stored)
         misses = [(arch_id, arch, proxy) for arch_id, arch in todo.items() if arch_id not in results]
         if misses:
-            with tqdm(total=len(misses), desc=proxy.name, unit="arch", file=sys.stderr, disable=not self.progress) as bar:
-                for (arch_id, _, _), outcome in self._get_executor().map_unordered(self._job, misses):
+            bar = tqdm(total=len(misses), desc=proxy.name, unit="arch", file=sys.stderr, disable=not self.progress)
+            with bar, closing(self._get_executor().map_unordered(self._job, misses)) as outcomes:
+                for (arch_id, _, _), outcome in outcomes:
                     result, took = (ProxyResult.nan(outcome.reason), 0.0) if isinstance(outcome, Failure) else outcome
-                    self.store.put(keys[arch_id], result, took)
+                    self.store.put(keys[arch_id], result, took)  # committed at once: an interruption keeps it
                     results[arch_id] = result
                     seconds += took
                     bar.update()
@@ -172,13 +176,12 @@ class Scorer:
 
     def _get_executor(self) -> Executor:
         if self._executor is None:
-            name, workers, ray_address = self._executor_args
-            self._executor = create_executor(str(name), workers, ray_address)
+            self._executor = create_executor(*self._executor_args)
         return self._executor
 
     def close(self) -> None:
-        """Stop the executor's workers (and drop the private in-memory store, if any)."""
-        if self._executor is not None:
+        """Stop the workers of the executor it started (and drop its private in-memory store, if any)."""
+        if self._executor is not None and self._own_executor:
             self._executor.close()
         if self._own_store:
             self.store.close()

@@ -20,10 +20,10 @@ import sqlite3
 import time
 from dataclasses import astuple, dataclass, fields
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
-from nas.errors import NasError
 from nas import paths
+from nas.errors import NasError
 from nas.proxies.base import ProxyResult
 
 #: file name of the store inside the cache directory
@@ -175,7 +175,8 @@ class ScoreStore:
         ]
         if not rows:
             return
-        statement = f"INSERT OR REPLACE INTO scores ({', '.join(_EXPORT_COLUMNS)}) VALUES ({', '.join('?' * len(_EXPORT_COLUMNS))})"
+        columns, marks = ", ".join(_EXPORT_COLUMNS), ", ".join("?" * len(_EXPORT_COLUMNS))
+        statement = f"INSERT OR REPLACE INTO scores ({columns}) VALUES ({marks})"
 
         def write() -> None:
             with self._db:  # BEGIN ... COMMIT, rolled back on error
@@ -184,30 +185,29 @@ class ScoreStore:
 
         self._retry(write)
 
-    def rows(self, **filters: str | int) -> Iterator[tuple[Any, ...]]:
-        """Stored rows (columns: the key's fields, value, reason, seconds, written), filtered by column."""
+    def rows(self, **filters: str | int) -> list[tuple[Any, ...]]:
+        """Stored rows (the key's fields, value, reason, seconds, written) whose columns equal ``filters``."""
         unknown = sorted(set(filters) - set(_KEY_COLUMNS))
         if unknown:
             raise NasError(f"cannot filter scores by {unknown[0]!r}; filters: {', '.join(_KEY_COLUMNS)}")
         where = " AND ".join(f"{c} = ?" for c in filters) or "1"
-        query = f"SELECT {', '.join(_EXPORT_COLUMNS)} FROM scores WHERE {where} ORDER BY {', '.join(_GROUP_COLUMNS)}, arch_id"
-        for row in self._retry(lambda: self._db.execute(query, tuple(filters.values())).fetchall()):
-            n = len(_KEY_COLUMNS)
-            yield (*row[:n], _from_sql(row[n]), *row[n + 1 :])
+        order = ", ".join(_GROUP_COLUMNS)
+        query = f"SELECT {', '.join(_EXPORT_COLUMNS)} FROM scores WHERE {where} ORDER BY {order}, arch_id"
+        n = len(_KEY_COLUMNS)
+        found = self._retry(lambda: self._db.execute(query, tuple(filters.values())).fetchall())
+        return [(*row[:n], _from_sql(row[n]), *row[n + 1 :]) for row in found]
 
     def export_csv(self, path: str | os.PathLike[str], **filters: str | int) -> int:
         """Write the stored rows matching ``filters`` (e.g. ``space="nb201"``) as CSV; return the count."""
-        count = 0
+        rows = self.rows(**filters)
         try:
             with open(path, "w", newline="") as handle:
                 writer = csv.writer(handle)
                 writer.writerow(_EXPORT_COLUMNS)
-                for row in self.rows(**filters):
-                    writer.writerow(row)
-                    count += 1
+                writer.writerows(rows)
         except OSError as exc:
             raise NasError(f"cannot write {str(path)!r}: {exc.strerror}") from None
-        return count
+        return len(rows)
 
     def _retry(self, action: Callable[[], R]) -> R:
         """Run ``action``, retrying with jittered back-off while another process holds the lock."""

@@ -9,6 +9,7 @@ import signal
 
 import numpy as np
 import pytest
+import torch
 import torch.nn as nn
 
 from nas.data import load_batch
@@ -19,6 +20,15 @@ from nas.proxies import create_proxy
 from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
 from nas.scoring import Scorer
 from nas.spaces import create_space
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_threaded_torch():
+    """Score in one thread, as the workers do: on a shared machine extra threads only wait for cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 class WeightSum(Proxy):
@@ -87,7 +97,7 @@ def test_serial_and_local_agree(space, batch, archs, local):
         expected = serial.values(archs, proxy)
     got = local.values(archs, proxy)
     assert np.isfinite(expected).all()
-    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_scores_are_reproducible_whatever_the_order_and_depend_on_the_seed(space, batch, archs):
@@ -137,7 +147,7 @@ def test_local_executor_streams_with_a_bounded_number_in_flight():
             pulled += 1
             yield i
 
-    with LocalExecutor(workers=2) as executor:
+    with LocalExecutor(workers=2, start_method="fork") as executor:  # fork: quick to start
         seen = []
         for item, result in executor.map_unordered(_square, items()):
             seen.append(item)
@@ -163,7 +173,7 @@ def test_bad_executor_arguments_are_user_errors(space, batch):
 
 @pytest.mark.slow
 def test_parent_memory_stays_flat_while_streaming(space, local):
-    """Scoring 1,000 more architectures must not grow the parent by anything like 1,000 models."""
+    """Scoring 400 more architectures must not grow the parent by anything like 400 models."""
     every = list(space.enumerate())
     rng = random.Random(3)
     rng.shuffle(every)
@@ -173,13 +183,13 @@ def test_parent_memory_stays_flat_while_streaming(space, local):
         with open("/proc/self/statm") as handle:
             return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
-    local.values(every[:200], proxy)
+    local.values(every[:100], proxy)
     before = rss_mb()
-    values = local.values(every[200:1200], proxy)
+    values = local.values(every[100:500], proxy)
     after = rss_mb()
     assert np.isfinite(values).all()
-    # one NB201 network weighs 0.1 to 5 MB: holding the 1,000 models would cost gigabytes
-    assert after - before < 40, f"parent grew by {after - before:.1f} MB"
+    # one NB201 network weighs 0.3 to 6 MB: holding the 400 models would cost hundreds of MB
+    assert after - before < 30, f"parent grew by {after - before:.1f} MB"
 
 
 @pytest.mark.slow
@@ -198,5 +208,6 @@ def test_ray_agrees_with_local_and_serial(space, batch, archs, local):
     finally:
         ray.shutdown()
     assert np.isfinite(expected).all()
+    # all single-threaded (see the fixture above), so even float32 sums are rounded alike
     np.testing.assert_array_equal(from_ray, from_local)
-    np.testing.assert_allclose(from_ray, expected, rtol=1e-9)
+    np.testing.assert_array_equal(from_ray, expected)

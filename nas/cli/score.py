@@ -174,7 +174,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", help="dataset the networks are built for (e.g. cifar10)")
     parser.add_argument("--data", default="real", help="input: real, grey, normal, uniform or uniform+ (default: real)")
     parser.add_argument("--batch-size", type=int, default=256, help="examples in the batch (default: 256)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of --sample, of the batch and of the initialisation (default: 0)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of --sample, of the batch and of the initialisation (default: 0)"
+    )
     parser.add_argument("--precision", choices=PRECISIONS, help="precision of the proxies that have a precision setting")
     parser.add_argument("--set", action="append", metavar="PROXY.KEY=VALUE", help="a proxy setting; repeatable")
     parser.add_argument("--executor", default="serial", choices=EXECUTORS, help="where to compute (default: serial)")

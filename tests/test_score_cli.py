@@ -1,0 +1,110 @@
+"""``nas score`` end to end: one architecture, a sample into CSV, the store, the export, bad input."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+
+from nas.cli import main
+from nas.datasets import dataset_spec
+from nas.spaces import create_space
+
+BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+SMALL = "|nor_conv_1x1~0|+|none~0|nor_conv_1x1~1|+|none~0|none~1|nor_conv_1x1~2|"
+FAST = ["--dataset", "cifar10", "--data", "normal", "--batch-size", "4", "--no-progress"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_threaded_torch():
+    """Score in one thread, as the workers do: on a shared machine extra threads only wait for cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _read(path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_one_architecture_is_scored_then_answered_from_the_store(capsys):
+    space = create_space("nb201")
+    assert main(["score", "--proxy", "params,flops", "--arch", BEST, *FAST]) == 0
+    out, err = capsys.readouterr()
+    rows = list(csv.DictReader(out.splitlines()))
+    assert len(rows) == 1 and rows[0]["arch"] == BEST
+    assert rows[0]["arch_id"] == space.canonical_id(space.parse(BEST))
+    assert float(rows[0]["params"]) == space.count_parameters(space.parse(BEST), dataset_spec("cifar10"))
+    assert float(rows[0]["flops"]) > 0 and rows[0]["params_reason"] == rows[0]["flops_reason"] == ""
+    assert "params: 1 architectures (1 distinct), 0 NaN" in err and "0 from the store, 1 computed" in err
+
+    assert main(["score", "--proxy", "params", "--arch", BEST, *FAST]) == 0
+    out, err = capsys.readouterr()
+    assert list(csv.DictReader(out.splitlines()))[0]["params"] == rows[0]["params"]
+    assert "1 from the store, 0 computed" in err
+
+
+def test_a_sample_goes_to_csv_and_the_store_exports(tmp_path, capsys):
+    out_file, export_file = tmp_path / "scores.csv", tmp_path / "store.csv"
+    assert main(["score", "--proxy", "params", "--sample", "5", "--seed", "3", *FAST, "--out", str(out_file)]) == 0
+    rows = _read(out_file)
+    assert list(rows[0]) == ["arch", "arch_id", "params", "params_reason"]
+    space = create_space("nb201")
+    archs = [space.parse(row["arch"]) for row in rows]
+    assert len({row["arch"] for row in rows}) == 5
+    assert [row["arch_id"] for row in rows] == [space.canonical_id(a) for a in archs]
+    assert [float(row["params"]) for row in rows] == [space.count_parameters(a, dataset_spec("cifar10")) for a in archs]
+
+    assert main(["score", "--export", str(export_file), "--proxy", "params"]) == 0
+    stored = _read(export_file)
+    assert {row["arch_id"] for row in stored} == {row["arch_id"] for row in rows}
+    assert {row["batch"].split(":")[:3] == ["cifar10", "normal", "n4"] for row in stored} == {True}
+    assert main(["score", "--export", str(export_file), "--space", "nb101"]) == 0
+    assert _read(export_file) == []
+    assert "0 stored scores written" in capsys.readouterr().err
+
+
+def test_precision_and_set_reach_the_proxy_and_the_store_key(tmp_path, capsys):
+    export_file = tmp_path / "store.csv"
+    assert main(["score", "--proxy", "synflow", "--arch", SMALL, *FAST, "--precision", "float32"]) == 0
+    assert main(["score", "--proxy", "synflow", "--arch", SMALL, *FAST, "--set", "synflow.precision=float64"]) == 0
+    capsys.readouterr()
+    assert main(["score", "--export", str(export_file)]) == 0
+    stored = _read(export_file)
+    assert sorted(row["precision"] for row in stored) == ["float32", "float64"]
+    values = {row["precision"]: float(row["value"]) for row in stored}
+    assert values["float32"] != values["float64"]  # computed twice, in two precisions
+    assert values["float32"] == pytest.approx(values["float64"], rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--proxy", "no_such_proxy", "--arch", BEST], "unknown proxy 'no_such_proxy'"),
+        (["--space", "no_such_space", "--proxy", "params", "--arch", BEST], "unknown space 'no_such_space'"),
+        (["--proxy", "params", "--arch", "|nor_conv_3x3~0|"], "NB201 architecture"),
+        (["--proxy", "params", "--arch", BEST, "--dataset", "mnist"], "unknown dataset 'mnist'"),
+        (["--proxy", "params", "--arch", BEST, "--set", "params.bogus=1"], "has no setting 'bogus'"),
+        (["--proxy", "params", "--arch", BEST, "--set", "params"], "--set expects proxy.key=value"),
+        (["--proxy", "params", "--arch", BEST, "--set", "snip.mode=x"], "not among --proxy"),
+        (["--proxy", "params", "--arch", BEST, "--precision", "float64"], "has a precision setting"),
+        (["--proxy", "params", "--sample", "0"], "--sample must be from 1 to 15625"),
+        (["--proxy", "params"], "one of --arch, --sample, --all"),
+        (["--proxy", "params", "--arch", BEST, "--executor", "local", "--workers", "0"], "at least 1"),
+        (["--proxy", "params", "--arch", BEST, "--executor", "threads"], "invalid choice: 'threads'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_status_2(arguments, message, capsys):
+    if "--dataset" not in arguments:
+        arguments = [*arguments, "--dataset", "cifar10"]
+    try:
+        status = main(["score", *arguments, "--data", "normal", "--batch-size", "4"])
+    except SystemExit as exit:  # argparse's own usage errors
+        status = exit.code
+    out, err = capsys.readouterr()
+    assert status == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("nas: error: ") and message in err
