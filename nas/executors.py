@@ -29,7 +29,8 @@ from nas.errors import NasError
 T = TypeVar("T")
 R = TypeVar("R")
 
-EXECUTORS = ("serial", "local", "ray")
+#: executor names; "auto" is "local" for large jobs and "serial" for small ones (see nas.scoring)
+EXECUTORS = ("auto", "serial", "local", "ray")
 
 _END = object()  # marks the end of an item stream
 
@@ -277,9 +278,9 @@ def check_executor(name: str, workers: int | None = None, ray_address: str | Non
 
 
 def create_executor(name: str, workers: int | None = None, ray_address: str | None = None) -> Executor:
-    """The executor called ``name``: ``"serial"``, ``"local"`` (process pool) or ``"ray"``."""
+    """The executor called ``name``: ``"serial"``, ``"local"`` (process pool; also ``"auto"``) or ``"ray"``."""
     check_executor(name, workers, ray_address)
-    if name == "serial":
+    if name == "serial" or name == "auto" and (workers == 1 or os.cpu_count() == 1):
         return SerialExecutor()
     if name == "local":
         return LocalExecutor(workers)

@@ -35,6 +35,7 @@ import json
 import math
 import os
 import random
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,7 @@ from nas.spaces.base import Architecture, SearchSpace
 PREFETCH_LIMIT = 100_000
 
 _TOP_KEYS = ("name", "description", "space", "dataset", "metric", "proxy", "budget", "rounds", "seed", "strategies")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 _REQUIRED = ("space", "dataset", "metric", "budget", "strategies")
 
 
@@ -210,6 +212,8 @@ def parse_config(
         return check_type(data[key], expected, f"{source}: {key}") if key in data else default
 
     name = typed("name", str, default_name)
+    if not _NAME.fullmatch(name):
+        raise fail("name", f"use letters, digits and . _ + - only (it names the output directory), got {name!r}")
     description = typed("description", str, "")
     budget = typed("budget", int)
     rounds = typed("rounds", int, 1)
@@ -233,8 +237,9 @@ def parse_config(
     metric = typed("metric", str)
     if space_name not in TABLES:
         raise fail("space", f"space {space_name!r} has no benchmark table to use as the training oracle")
+    table = open_table(space_name, data_dir)  # a missing data file is not the experiment file's fault
     try:
-        open_table(space_name, data_dir).check(dataset, metric)
+        table.check(dataset, metric)
     except NasError as exc:
         raise fail("metric", str(exc)) from None
 

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from nas.datasets import DatasetSpec, dataset_spec
 from nas.errors import NasError
-from nas.executors import Executor, Failure, check_executor, create_executor, failure_of
+from nas.executors import Executor, Failure, SerialExecutor, check_executor, create_executor, failure_of
 from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
 from nas.spaces.base import Architecture, SearchSpace
 from nas.store import ScoreKey, ScoreStore
@@ -84,12 +84,19 @@ class ScoringJob:
         return result, time.perf_counter() - start
 
 
+#: with executor "auto", jobs of at most this many missing architectures run in this process
+AUTO_SERIAL_LIMIT = 16
+_SERIAL = SerialExecutor()
+
+
 class Scorer:
     """Scores architectures of one space on one batch through the store; misses are computed by an executor.
 
     ``store`` defaults to a private in-memory store (nothing is written to disk); pass
     ``ScoreStore.open(cache_dir)`` to keep scores across runs. ``executor`` is ``"serial"``,
-    ``"local"`` (a pool of ``workers`` processes, default all cores) or ``"ray"`` (``workers``
+    ``"local"`` (a pool of ``workers`` processes, default all cores), ``"auto"`` (the default:
+    serial while at most :data:`AUTO_SERIAL_LIMIT` architectures are missing, where starting
+    worker processes would cost more than it saves, local otherwise) or ``"ray"`` (``workers``
     actors on the Ray cluster at ``ray_address``, or on a local Ray instance), or an
     :class:`~nas.executors.Executor`. ``progress`` shows a progress bar on stderr. ``seed`` seeds
     each model's initialisation. Close the scorer (or use it as a context manager) to stop the
@@ -102,7 +109,7 @@ class Scorer:
         dataset: str,
         batch: Batch,
         store: ScoreStore | None = None,
-        executor: str | Executor = "serial",
+        executor: str | Executor = "auto",
         workers: int | None = None,
         progress: bool = False,
         ray_address: str | None = None,
@@ -151,7 +158,7 @@ class Scorer:
         misses = [(arch_id, arch, proxy) for arch_id, arch in todo.items() if arch_id not in results]
         if misses:
             bar = tqdm(total=len(misses), desc=proxy.name, unit="arch", file=sys.stderr, disable=not self.progress)
-            with bar, closing(self._get_executor().map_unordered(self._job, misses)) as outcomes:
+            with bar, closing(self._get_executor(len(misses)).map_unordered(self._job, misses)) as outcomes:
                 for (arch_id, _, _), outcome in outcomes:
                     result, took = (ProxyResult.nan(outcome.reason), 0.0) if isinstance(outcome, Failure) else outcome
                     self.store.put(keys[arch_id], result, took)  # committed at once: an interruption keeps it
@@ -174,8 +181,10 @@ class Scorer:
         """The scores as a float64 array aligned with ``archs``, NaN where missing."""
         return np.array([result.value for result in self.score(archs, proxy)], dtype=np.float64)
 
-    def _get_executor(self) -> Executor:
+    def _get_executor(self, pending: int) -> Executor:
         if self._executor is None:
+            if self._executor_args[0] == "auto" and pending <= AUTO_SERIAL_LIMIT:
+                return _SERIAL
             self._executor = create_executor(*self._executor_args)
         return self._executor
 

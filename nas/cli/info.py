@@ -47,14 +47,16 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_finite(info), indent=2))
         return 0
-    for key in ("space", "arch", "canonical_id", "dataset"):
-        print(f"{key:<14}{info[key]}")
-    print(f"{'parameters':<14}{info['parameters']:,} ({info['parameters'] / 1e6:.6f} M)")
-    print(f"{'flops':<14}{info['flops']:,} ({info['flops'] / 1e6:.2f} M multiply-adds)")
+    rows = [(key, str(info[key])) for key in ("space", "arch", "canonical_id", "dataset")]
+    rows.append(("parameters", f"{info['parameters']:,} ({info['parameters'] / 1e6:.6f} M)"))
+    rows.append(("flops", f"{info['flops']:,} ({info['flops'] / 1e6:.2f} M multiply-adds)"))
     if info.get("benchmark", {}) is None:
-        print(f"{'benchmark':<14}not in the {args.space} table for {info['dataset']}")
+        rows.append(("benchmark", f"not in the {args.space} table for {info['dataset']}"))
     for metric, value in (info.get("benchmark") or {}).items():
-        print(f"{metric:<14}{'n/a' if math.isnan(value) else f'{value:.4f}'}")
+        rows.append((metric, "n/a" if math.isnan(value) else f"{value:.4f}"))
+    width = max(len(key) for key, _ in rows) + 2
+    for key, text in rows:
+        print(f"{key:<{width}}{text}")
     return 0
 
 

@@ -179,7 +179,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--precision", choices=PRECISIONS, help="precision of the proxies that have a precision setting")
     parser.add_argument("--set", action="append", metavar="PROXY.KEY=VALUE", help="a proxy setting; repeatable")
-    parser.add_argument("--executor", default="serial", choices=EXECUTORS, help="where to compute (default: serial)")
+    parser.add_argument(
+        "--executor", default="auto", choices=EXECUTORS,
+        help="where to compute: auto (local processes for more than a few architectures, else this process), serial, local or ray (default: auto)",
+    )
     parser.add_argument("--workers", type=int, help="worker processes or Ray actors (default: all cores)")
     parser.add_argument("--ray-address", help="Ray cluster address (with --executor ray; default: a local Ray instance)")
     parser.add_argument(

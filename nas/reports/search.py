@@ -146,7 +146,9 @@ def plot(result: "ExperimentResult", path: Path) -> Path:
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     colours = _colours(len(config.strategies))
-    for colour, spec in zip(colours, config.strategies):
+    # strategies share random streams per round, so curves can coincide: vary the line style too
+    styles = ("-", "--", "-.", ":")
+    for i, (colour, spec) in enumerate(zip(colours, config.strategies)):
         curves = [list(run.best) for run in result.runs[spec.label] if run.best]
         if not curves:
             continue
@@ -157,11 +159,13 @@ def plot(result: "ExperimentResult", path: Path) -> Path:
         if length == 1:
             axes.errorbar(x, median, yerr=[median - low, high - median], fmt="o", color=colour, capsize=4, label=spec.label)
         else:
-            axes.plot(x, median, color=colour, label=spec.label, linewidth=1.6)
+            axes.plot(x, median, color=colour, label=spec.label, linewidth=1.6, linestyle=styles[i % len(styles)])
             axes.fill_between(x, low, high, color=colour, alpha=0.18, linewidth=0)
     if config.budget >= 50:
         axes.set_xscale("log")
-    axes.set_xlim(1, config.budget)
+        axes.set_xlim(0.9, config.budget * 1.05)
+    else:
+        axes.set_xlim(0.5, config.budget + 0.5)
     axes.set_xlabel("trained models")
     axes.set_ylabel(f"best {config.metric} so far")
     axes.set_title(f"{config.name}: median and quartiles over {result.rounds} rounds", fontsize=10)
