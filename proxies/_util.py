@@ -129,10 +129,14 @@ class ActivationCodes:
 
     def _hook(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         codes = (output.detach().reshape(output.shape[0], -1) > 0).to(torch.float32)
-        # each entry sums at most codes.shape[1] ones: exact in float32 below 2**24 units per layer
-        agree = codes @ codes.T + (1.0 - codes) @ (1.0 - codes).T
+        units = codes.shape[1]
+        # agreements c c^T + (1-c)(1-c)^T = 2 c c^T - s_i - s_j + units (s: active counts), one
+        # matrix product; every term is an integer below 2**24 for layers of < 2**23 units,
+        # so float32 is exact there
+        active = codes.sum(dim=1)
+        agree = 2.0 * (codes @ codes.T) - active[:, None] - active[None, :] + units
         self.kernel += agree.to(torch.float64).cpu()
-        self.units += codes.shape[1]
+        self.units += units
 
     def __enter__(self) -> "ActivationCodes":
         self._handles = [m.register_forward_hook(self._hook) for m in self._modules]

@@ -13,7 +13,7 @@ identity ``log|det K| = N log N_A + log|det(K / N_A)|`` splits NASWOT into
 * ``das_da`` (distinguishing ability): ``log|det(K / N_A)|``. ``K / N_A`` has ones on its
   diagonal and the fraction of agreeing units elsewhere, so the score does not grow with
   the network's size; it is at most 0 (Hadamard's inequality) and ``-inf`` when two examples
-  have the same code; higher (codes that tell the examples apart) is better;
+  have the same code (the result is then NaN with that reason); higher is better;
 * ``das_units`` (activation units): ``N_A``, the number of ReLU units per example;
 * ``das``: ``das_da + units_weight * N * log(N_A)``. ``units_weight = 1`` (the default)
   recovers NASWOT exactly; the paper's tuned combination rule was not available, so the

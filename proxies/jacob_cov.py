@@ -30,7 +30,7 @@ class JacobCov(Proxy):
     name = "jacob_cov"
     higher_is_better = True
     needs = frozenset({"data", "gradients"})
-    summary = "jacob_cov (Mellor 2020 v1; Abdelfattah 2021): eigenvalue score of the input-Jacobian correlation (batch 64/128)"
+    summary = "jacob_cov (Mellor 2020 v1; Abdelfattah 2021): score of the input-Jacobian correlation (batch 64/128)"
 
     def score(self, model: nn.Module, batch: Batch, context: ProxyContext) -> ProxyResult:
         """Score ``model`` on the batch's inputs (labels unused)."""

@@ -115,7 +115,7 @@ class Fisher(Proxy):
     name = "fisher"
     higher_is_better = True
     needs = _NEEDS
-    summary = "Fisher (Turner 2020; Abdelfattah 2021): per-channel 0.5*mean(sum a*dL/da)^2 over conv/linear outputs (paper: 64)"
+    summary = "Fisher (Turner 2020; Abdelfattah 2021): 0.5*mean(sum a*dL/da)^2 per conv/linear channel (paper: 64)"
 
     def score(self, model: nn.Module, batch: Batch, context: ProxyContext) -> ProxyResult:
         """Score ``model`` on the labelled batch."""

@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from nas.errors import NasError
 from nas.proxies import register_proxy
-from nas.proxies._util import checked, logits_of, remove_batchnorm, sum_over_weights
+from nas.proxies._util import checked, logits_of, model_device, remove_batchnorm, sum_over_weights
 from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -52,10 +52,9 @@ class Synflow(Proxy):
             for parameter in model.parameters():
                 parameter.abs_()
         model.zero_grad(set_to_none=True)
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
         # token-id inputs (text models) stay integer: the "all ones" input is then token 1
         input_dtype = dtype if batch.inputs.is_floating_point() else batch.inputs.dtype
-        ones = torch.ones((1, *batch.inputs.shape[1:]), dtype=input_dtype, device=device)
+        ones = torch.ones((1, *batch.inputs.shape[1:]), dtype=input_dtype, device=model_device(model))
         with torch.enable_grad():
             output = logits_of(model(ones))
             total = output.sum()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 import torch
@@ -22,8 +22,20 @@ ALL_CONV = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor
 ALL_POOL = "|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|avg_pool_3x3~0|avg_pool_3x3~1|avg_pool_3x3~2|"
 ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 
-OURS = ("synflow", "snip", "grad_norm", "fisher", "grasp", "naswot", "jacob_cov", "params", "flops", "das_da", "das_units", "das")
+OURS = (
+    "synflow", "snip", "grad_norm", "fisher", "grasp", "naswot", "jacob_cov",
+    "params", "flops", "das_da", "das_units", "das",
+)
 CONTEXT = ProxyContext(space="nb201", dataset="cifar10", num_classes=10, seed=0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread() -> Iterator[None]:
+    """One intra-op thread: on a shared 2-core machine, more threads only contend."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
