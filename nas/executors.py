@@ -282,7 +282,7 @@ def create_executor(name: str, workers: int | None = None, ray_address: str | No
     check_executor(name, workers, ray_address)
     if name == "serial" or name == "auto" and (workers == 1 or os.cpu_count() == 1):
         return SerialExecutor()
-    if name == "local":
+    if name in ("local", "auto"):
         return LocalExecutor(workers)
     return RayExecutor(workers, ray_address)
 

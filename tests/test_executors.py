@@ -162,6 +162,25 @@ def test_serial_executor_records_exceptions():
     assert results[0] == Failure("error: ZeroDivisionError: integer division or modulo by zero")
 
 
+def test_auto_runs_small_jobs_in_process_and_large_ones_on_a_local_pool(space, batch) -> None:
+    from nas.scoring import AUTO_SERIAL_LIMIT
+
+    rng = random.Random(11)
+    archs = []
+    while len({space.canonical_id(a) for a in archs}) <= AUTO_SERIAL_LIMIT + 3:
+        archs.append(space.sample(rng))
+    proxy = create_proxy("params")
+    with Scorer(space, "cifar10", batch, executor="auto", workers=2) as scorer:
+        small = scorer.values(archs[:3], proxy)
+        assert scorer._executor is None  # three misses: scored in this process, no pool started
+        large = scorer.values(archs, proxy)
+        assert isinstance(scorer._executor, LocalExecutor)
+    with Scorer(space, "cifar10", batch, executor="serial") as serial:
+        assert np.array_equal(np.concatenate([small, large]), serial.values(archs[:3] + archs, proxy))
+    with create_executor("auto", workers=2) as executor:
+        assert isinstance(executor, LocalExecutor)
+
+
 def test_bad_executor_arguments_are_user_errors(space, batch):
     with pytest.raises(NasError, match="unknown executor 'threads'"):
         Scorer(space, "cifar10", batch, executor="threads")

@@ -11,6 +11,7 @@ import argparse
 import random
 import time
 
+import numpy as np
 import torch
 
 from nas.data import load_batch
@@ -52,22 +53,36 @@ def run(args: argparse.Namespace) -> int:
     build = (time.perf_counter() - start) / len(archs)
     print(f"{'build':<24} {build * 1e3:9.1f} ms/arch")
     per_arch: dict[str, float] = {}
+    scores: dict[str, list[float]] = {}
     for name, settings in _variants(names):
         proxy = create_proxy(name, **settings)
         label = name + "".join(f" {k}={v}" for k, v in settings.items())
-        elapsed, nans = 0.0, 0
+        elapsed, nans, values = 0.0, 0, []
         for arch in archs:
             model = proxy.prepare(space.build(arch, spec))
             start = time.perf_counter()
             result = proxy.score(model, batch, context)
             elapsed += time.perf_counter() - start
             nans += result.is_nan
-        per_arch[label] = elapsed / len(archs)
+            values.append(result.value)
+        per_arch[label], scores[label] = elapsed / len(archs), values
         print(f"{label:<24} {per_arch[label] * 1e3:9.1f} ms/arch {1 / per_arch[label]:8.2f} arch/s  ({nans} NaN)")
     if "epsilon collapse=off" in per_arch:
         ratio = per_arch["epsilon collapse=off"] / per_arch["epsilon collapse=auto"]
         print(f"epsilon speed-up of the collapsed path: {ratio:.1f}x")
+        print(_agreement(scores["epsilon collapse=off"], scores["epsilon collapse=auto"]))
     return 0
+
+
+def _agreement(direct: list[float], collapsed: list[float]) -> str:
+    """One line: do the direct and collapsed epsilon scores agree, NaN for NaN and in value?"""
+    a, b = np.array(direct), np.array(collapsed)
+    same_nan = np.isnan(a) == np.isnan(b)
+    both = ~np.isnan(a) & ~np.isnan(b)
+    rel = np.abs(a[both] - b[both]) / np.maximum(np.abs(a[both]), 1e-12)
+    worst = f"{rel.max():.2e}" if rel.size else "n/a"
+    return (f"epsilon direct vs collapsed: NaN for NaN on {int(same_nan.sum())}/{len(a)} architectures, "
+            f"largest relative difference of the {int(both.sum())} finite pairs {worst}")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
