@@ -433,7 +433,7 @@ def run_experiment(
     rounds: int | None = None,
     resume: bool = False,
     progress: bool = False,
-    executor: str = "serial",
+    executor: str = "auto",
     workers: int | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
@@ -441,7 +441,8 @@ def run_experiment(
     """Run every strategy of ``config`` for ``rounds`` rounds (default: the config's) and write the reports.
 
     Proxy scores are read from the score store in ``cache_dir`` and missing ones are computed
-    with ``executor`` (``"serial"`` or ``"local"`` with ``workers`` processes) and stored.
+    with ``executor`` (``"auto"``, ``"serial"`` or ``"local"`` with ``workers`` processes; see
+    :class:`nas.scoring.Scorer`) and stored.
     With ``resume``, runs already in ``out_dir`` are kept and only the missing ones are run; an
     existing, non-empty ``out_dir`` without ``resume`` is an error.
     """

@@ -53,8 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--out", help="output directory (default: runs/<experiment name>)")
     parser.add_argument("--resume", action="store_true", help="continue the runs already in the output directory")
     parser.add_argument(
-        "--executor", choices=("serial", "local"), default="serial",
-        help="how missing proxy scores are computed: in this process or in a local process pool (default: serial)",
+        "--executor", choices=("auto", "serial", "local"), default="auto",
+        help="how missing proxy scores are computed: auto (a local process pool for more than a few "
+        "architectures, else this process), serial or local (default: auto)",
     )
     parser.add_argument("--workers", type=int, help="processes of the local executor (default: all cores)")
     parser.add_argument(
