@@ -6,9 +6,12 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Iterator, Mapping
 
 from nas.errors import NasError
+
+if TYPE_CHECKING:
+    from nas.spaces.base import SearchSpace
 
 
 class BenchmarkTable(ABC):
@@ -60,6 +63,55 @@ class BenchmarkTable(ABC):
             raise NasError(
                 f"table {self.name!r} has no metric {metric!r} for {dataset}; it has: {', '.join(self.metrics(dataset))}"
             )
+
+
+class RowTable(BenchmarkTable):
+    """A table of one dataset held as ``{architecture string: {metric: value}}``.
+
+    Subclasses set ``dataset``, ``metric_names`` and ``missing`` (how to name the table in the
+    error for an architecture it lacks) and implement :meth:`space` (to normalise other spellings
+    of an architecture string) and :meth:`open`.
+    """
+
+    dataset: ClassVar[str]
+    metric_names: ClassVar[tuple[str, ...]]
+    missing: ClassVar[str]
+
+    def __init__(self, rows: Mapping[str, Mapping[str, float]]):
+        self._rows = {arch: dict(values) for arch, values in rows.items()}
+
+    @staticmethod
+    @abstractmethod
+    def space() -> "SearchSpace":
+        """The space whose ``format(parse(arch))`` normalises an architecture string."""
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        """The one dataset of the table."""
+        return (self.dataset,)
+
+    def metrics(self, dataset: str) -> tuple[str, ...]:
+        """The metric names (the same for every architecture; NaN where unknown)."""
+        return self.metric_names
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[str]:
+        """The architecture strings of the table, in file order."""
+        return iter(self._rows)
+
+    def lookup(self, arch: str, dataset: str, metric: str) -> float:
+        """``metric`` of ``arch`` (any spelling the space parses)."""
+        self.check(dataset, metric)
+        row = self._rows.get(arch)
+        if row is None:
+            space = self.space()
+            row = self._rows.get(space.format(space.parse(arch)))
+        if row is None:
+            shown = arch if len(arch) <= 120 else arch[:117] + "..."
+            raise NasError(f"{self.missing}: {shown}")
+        return row.get(metric, math.nan)
 
 
 @dataclass

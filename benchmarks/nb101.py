@@ -18,12 +18,11 @@ even when an isomorphic cell is (use :meth:`Nb101Space.canonical_id` to match th
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import ClassVar, Iterator, Mapping
+from typing import ClassVar
 
 from nas.benchmarks import register_table
-from nas.benchmarks.base import BenchmarkTable
+from nas.benchmarks.base import RowTable
 from nas.errors import NasError
 from nas.paths import data_file
 from nas.spaces.nb101 import Nb101Space
@@ -35,13 +34,18 @@ METRICS = ("valid_acc", "params") + tuple(f"published_{key}" for key in _PUBLISH
 
 
 @register_table("nb101")
-class Nb101Table(BenchmarkTable):
+class Nb101Table(RowTable):
     """Validation accuracy, parameters and published zero-cost scores of 500 NAS-Bench-101 cells."""
 
     name: ClassVar[str] = "nb101"
+    dataset: ClassVar[str] = DATASET
+    metric_names: ClassVar[tuple[str, ...]] = METRICS
+    missing: ClassVar[str] = "NAS-Bench-101 cell is not in the 500-cell table"
 
-    def __init__(self, rows: Mapping[str, Mapping[str, float]]):
-        self._rows = {arch: dict(values) for arch, values in rows.items()}
+    @staticmethod
+    def space() -> Nb101Space:
+        """The nb101 space (its string format)."""
+        return Nb101Space()
 
     @classmethod
     def open(cls, data_dir: str | Path | None = None) -> "Nb101Table":
@@ -61,30 +65,3 @@ class Nb101Table(BenchmarkTable):
                 raise NasError(f"NAS-Bench-101 table {str(path)!r}: entry {arch!r} has a missing or bad field ({exc})") from None
             rows[arch] = row
         return cls(rows)
-
-    @property
-    def datasets(self) -> tuple[str, ...]:
-        """Only ``cifar10``."""
-        return (DATASET,)
-
-    def metrics(self, dataset: str) -> tuple[str, ...]:
-        """``valid_acc``, ``params`` and the ``published_*`` reference scores."""
-        return METRICS
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def __iter__(self) -> Iterator[str]:
-        """The strings of the table's cells, in file order."""
-        return iter(self._rows)
-
-    def lookup(self, arch: str, dataset: str, metric: str) -> float:
-        """``metric`` of the cell written as ``arch`` (the nb101 space's string; spacing may differ)."""
-        self.check(dataset, metric)
-        row = self._rows.get(arch)
-        if row is None:
-            space = Nb101Space()
-            row = self._rows.get(space.format(space.parse(arch)))  # same cell, other spacing
-        if row is None:
-            raise NasError(f"NAS-Bench-101 cell {arch!r} is not in the 500-cell table")
-        return row.get(metric, math.nan)

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import ClassVar, Iterator, Mapping
+from typing import ClassVar
 
 from nas.benchmarks import register_table
-from nas.benchmarks.base import BenchmarkTable
+from nas.benchmarks.base import RowTable
 from nas.errors import NasError
 from nas.paths import data_file
 from nas.spaces.nlp import LOGS_PATH, NlpSpace, log_cell, read_logs
@@ -35,13 +35,18 @@ METRICS = ("val_loss", "test_loss", "val_perplexity", "test_perplexity", "num_pa
 
 
 @register_table("nlp")
-class NlpTable(BenchmarkTable):
+class NlpTable(RowTable):
     """Final losses, perplexities, sizes and training times of the NAS-Bench-NLP logs."""
 
     name: ClassVar[str] = "nlp"
+    dataset: ClassVar[str] = DATASET
+    metric_names: ClassVar[tuple[str, ...]] = METRICS
+    missing: ClassVar[str] = "NAS-Bench-NLP cell is not in the table of 345 trained cells"
 
-    def __init__(self, rows: Mapping[str, Mapping[str, float]]):
-        self._rows = {arch: dict(values) for arch, values in rows.items()}
+    @staticmethod
+    def space() -> NlpSpace:
+        """The nlp space (its string format)."""
+        return NlpSpace()
 
     @classmethod
     def open(cls, data_dir: str | Path | None = None) -> "NlpTable":
@@ -51,33 +56,6 @@ class NlpTable(BenchmarkTable):
         for log in read_logs(data_file(LOGS_PATH, data_dir)):
             runs.setdefault(space.format(log_cell(log)), []).append(log)
         return cls({arch: _row(logs) for arch, logs in runs.items()})
-
-    @property
-    def datasets(self) -> tuple[str, ...]:
-        """Only ``wikitext2``."""
-        return (DATASET,)
-
-    def metrics(self, dataset: str) -> tuple[str, ...]:
-        """The metrics listed in the module docstring."""
-        return METRICS
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def __iter__(self) -> Iterator[str]:
-        """The strings of the table's cells, in log-name order."""
-        return iter(self._rows)
-
-    def lookup(self, arch: str, dataset: str, metric: str) -> float:
-        """``metric`` of the cell written as ``arch``."""
-        self.check(dataset, metric)
-        row = self._rows.get(arch)
-        if row is None:
-            space = NlpSpace()
-            row = self._rows.get(space.format(space.parse(arch)))
-        if row is None:
-            raise NasError("NAS-Bench-NLP cell is not in the table of 345 trained cells: " + _shorten(arch))
-        return row[metric]
 
 
 def _row(logs: list[dict]) -> dict[str, float]:
@@ -103,7 +81,3 @@ def _row(logs: list[dict]) -> dict[str, float]:
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else math.nan
-
-
-def _shorten(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."

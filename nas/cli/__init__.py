@@ -49,6 +49,37 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", help="cache directory of the score store (default: $NAS_CACHE_DIR, else ~/.cache/nas)")
 
 
+def add_executor_options(parser: argparse.ArgumentParser, ray: bool = True) -> None:
+    """``--executor``, ``--workers``, ``--ray-address`` (with ``ray``) and ``--progress``.
+
+    They say how missing proxy scores are computed (see :class:`nas.scoring.Scorer`).
+    """
+    from nas.executors import EXECUTORS
+
+    choices = EXECUTORS if ray else tuple(name for name in EXECUTORS if name != "ray")
+    parser.add_argument(
+        "--executor",
+        default="auto",
+        choices=choices,
+        help="where missing scores are computed: auto (a local process pool for more than a few "
+        f"architectures, else this process), {', '.join(choices[1:])} (default: auto)",
+    )
+    parser.add_argument("--workers", type=int, help="worker processes or Ray actors (default: all cores)")
+    if ray:
+        parser.add_argument("--ray-address", help="Ray cluster address (with --executor ray; default: a local Ray instance)")
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bars on stderr (default: when stderr is a terminal)",
+    )
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Whether to show progress bars: ``--progress``/``--no-progress``, else when stderr is a terminal."""
+    return sys.stderr.isatty() if args.progress is None else bool(args.progress)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nas`` command."""
     parser = build_parser()

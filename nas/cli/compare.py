@@ -6,8 +6,7 @@ import argparse
 import shlex
 import sys
 
-from nas.cli import add_common_options
-from nas.executors import EXECUTORS
+from nas.cli import add_common_options, add_executor_options, show_progress
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         executor=args.executor,
         workers=args.workers,
         ray_address=args.ray_address,
-        progress=sys.stderr.isatty() if args.progress is None else args.progress,
+        progress=show_progress(args),
         data_dir=args.data_dir,
         cache_dir=args.cache_dir,
     )
@@ -95,18 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--data", default="real", help="input: real, or a synthetic kind of nas.data (grey, normal, ...; default: real)"
     )
     parser.add_argument("--set", action="append", metavar="PROXY.KEY=VALUE", help="a proxy setting; repeatable")
-    parser.add_argument(
-        "--executor", default="auto", choices=EXECUTORS,
-        help="where to compute: auto (local processes for more than a few architectures, else this process), serial, local or ray (default: auto)",
-    )
-    parser.add_argument("--workers", type=int, help="worker processes or Ray actors (default: all cores)")
-    parser.add_argument("--ray-address", help="Ray cluster address (with --executor ray)")
-    parser.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="progress bars on stderr (default: when stderr is a terminal)",
-    )
+    add_executor_options(parser)
     parser.add_argument("--report", metavar="DIR", help="report directory (default: reports/compare-SPACE-DATASET)")
     add_common_options(parser)
     parser.set_defaults(func=run)

@@ -14,9 +14,8 @@ import random
 import sys
 from typing import TYPE_CHECKING, Sequence, TextIO
 
-from nas.cli import add_common_options
+from nas.cli import add_common_options, add_executor_options, show_progress
 from nas.errors import NasError
-from nas.executors import EXECUTORS
 
 if TYPE_CHECKING:
     from nas.proxies.base import Proxy, ProxyResult
@@ -52,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         store=store,
         executor=args.executor,
         workers=args.workers,
-        progress=sys.stderr.isatty() if args.progress is None else args.progress,
+        progress=show_progress(args),
         ray_address=args.ray_address,
         seed=args.seed,
     ) as scorer:
@@ -179,18 +178,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--precision", choices=PRECISIONS, help="precision of the proxies that have a precision setting")
     parser.add_argument("--set", action="append", metavar="PROXY.KEY=VALUE", help="a proxy setting; repeatable")
-    parser.add_argument(
-        "--executor", default="auto", choices=EXECUTORS,
-        help="where to compute: auto (local processes for more than a few architectures, else this process), serial, local or ray (default: auto)",
-    )
-    parser.add_argument("--workers", type=int, help="worker processes or Ray actors (default: all cores)")
-    parser.add_argument("--ray-address", help="Ray cluster address (with --executor ray; default: a local Ray instance)")
-    parser.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="progress bar on stderr (default: when stderr is a terminal)",
-    )
+    add_executor_options(parser)
     parser.add_argument("--out", metavar="FILE", help="write the scores as CSV to FILE instead of stdout")
     add_common_options(parser)
     parser.set_defaults(func=run)

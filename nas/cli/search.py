@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from nas.cli import add_common_options
+from nas.cli import add_common_options, add_executor_options, show_progress
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
         raise NasError(f"--workers must be at least 1, got {args.workers}")
     config = load_config(args.config, data_dir=args.data_dir)
     out = Path(args.out) if args.out else Path("runs") / config.name
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    progress = show_progress(args)
     result = run_experiment(
         config,
         out,
@@ -52,15 +52,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--rounds", type=int, help="number of rounds (default: the file's)")
     parser.add_argument("--out", help="output directory (default: runs/<experiment name>)")
     parser.add_argument("--resume", action="store_true", help="continue the runs already in the output directory")
-    parser.add_argument(
-        "--executor", choices=("auto", "serial", "local"), default="auto",
-        help="how missing proxy scores are computed: auto (a local process pool for more than a few "
-        "architectures, else this process), serial or local (default: auto)",
-    )
-    parser.add_argument("--workers", type=int, help="processes of the local executor (default: all cores)")
-    parser.add_argument(
-        "--progress", action=argparse.BooleanOptionalAction, default=None,
-        help="show progress bars (default: when stderr is a terminal)",
-    )
+    add_executor_options(parser, ray=False)
     add_common_options(parser)
     parser.set_defaults(func=run)
