@@ -78,3 +78,12 @@ def test_missing_data_file_is_named(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "nats_tss_test_acc_200ep.csv" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_perf_measures_direct_and_collapsed_epsilon_and_checks_they_agree(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["perf", "--space", "nb201", "--dataset", "cifar10", "--proxies", "epsilon,params",
+                 "--sample", "3", "--batch-size", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "epsilon collapse=off" in out and "epsilon collapse=auto" in out and "params" in out
+    assert "speed-up of the collapsed path" in out
+    assert "NaN for NaN on 3/3 architectures" in out
