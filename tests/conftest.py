@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -21,6 +22,17 @@ def data_dir() -> Path:
     if not path or not Path(path).is_dir():
         pytest.fail("real data not found: set NAS_DATA_DIR or put the data at ../shared/data")
     return Path(path)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _single_threaded_torch() -> Iterator[None]:
+    """Score in one thread, as the executors' workers do; extra threads only contend for 2 cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

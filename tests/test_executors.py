@@ -9,7 +9,6 @@ import signal
 
 import numpy as np
 import pytest
-import torch
 import torch.nn as nn
 
 from nas.data import load_batch
@@ -20,15 +19,6 @@ from nas.proxies import create_proxy
 from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
 from nas.scoring import Scorer
 from nas.spaces import create_space
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_threaded_torch():
-    """Score in one thread, as the workers do: on a shared machine extra threads only wait for cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class WeightSum(Proxy):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 import torch
@@ -27,15 +27,6 @@ OURS = (
     "params", "flops", "das_da", "das_units", "das",
 )
 CONTEXT = ProxyContext(space="nb201", dataset="cifar10", num_classes=10, seed=0)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread: on a shared 2-core machine, more threads only contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

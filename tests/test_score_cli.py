@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 
 import pytest
-import torch
 
 from nas.cli import main
 from nas.datasets import dataset_spec
@@ -14,15 +13,6 @@ from nas.spaces import create_space
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 SMALL = "|nor_conv_1x1~0|+|none~0|nor_conv_1x1~1|+|none~0|none~1|nor_conv_1x1~2|"
 FAST = ["--dataset", "cifar10", "--data", "normal", "--batch-size", "4", "--no-progress"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_threaded_torch():
-    """Score in one thread, as the workers do: on a shared machine extra threads only wait for cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _read(path) -> list[dict[str, str]]:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import torch.nn as nn
 
 from nas.data import load_batch
@@ -28,15 +27,6 @@ from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
 from nas.scoring import Scorer
 from nas.spaces import create_space
 from nas.store import STORE_FILE, ScoreKey, ScoreStore
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_threaded_torch():
-    """Score in one thread, as the workers do: on a shared machine extra threads only wait for cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 KEY = ScoreKey("nb201", "arch-a", "synflow", '{"precision": "float64"}', "cifar10:real:n64:abc", "float64", 0)
 
