@@ -412,6 +412,8 @@ class ExperimentResult:
     final_metric: str = ""
     files: dict[str, Path] = field(default_factory=dict)
     summary_markdown: str = ""
+    #: what the proxy scored on (:func:`nas.data.describe_input`), e.g. a named stand-in input
+    proxy_input: str = ""
 
     def trajectories(self) -> dict[str, list[list[float]]]:
         """Best-so-far after each trained model, per strategy label, one list per round."""
@@ -471,9 +473,10 @@ def run_experiment(
                 os.fsync(log.fileno())
                 done[(label, r)] = run
                 bar.update()
+        proxy_input = source.input_description() if any(s.needs_proxy() for s in strategies.values()) else ""
     finally:
         source.close()
-    result = ExperimentResult(config, total_rounds, out, final_metric=final_metric)
+    result = ExperimentResult(config, total_rounds, out, final_metric=final_metric, proxy_input=proxy_input)
     for label in strategies:
         result.runs[label] = [done[(label, r)] for r in range(total_rounds)]
     write_reports(result)
@@ -583,25 +586,41 @@ class _ProxySource:
         self._options = (executor, workers, progress, data_dir, cache_dir)
         self._scores: CachedProxyScores | None = None
         self._scorer: Any = None
+        self._batch: Batch | None = None
 
     def __call__(self, archs: Sequence[Architecture]) -> np.ndarray:
         if self._scores is None:
             self._scores = self._start()
         return self._scores(archs)
 
-    def _start(self) -> CachedProxyScores:
+    def _load_batch(self) -> Batch:
+        """The proxy's input batch (loaded once)."""
         from nas.data import load_batch
-        from nas.scoring import Scorer
-        from nas.store import ScoreStore
 
         if self._config.proxy is None:
             raise NasError(f"{self._config.source}: proxy: missing, but a strategy uses proxy scores")
+        if self._batch is None:
+            spec = self._config.proxy.batch
+            self._batch = load_batch(
+                self._config.dataset, data=spec.data, size=spec.size, seed=spec.seed, data_dir=self._options[3]
+            )
+        return self._batch
+
+    def input_description(self) -> str:
+        """What the proxy scores on, for the reports ("" without a proxy)."""
+        from nas.data import describe_input
+
+        return "" if self._config.proxy is None else describe_input(self._load_batch())
+
+    def _start(self) -> CachedProxyScores:
+        from nas.scoring import Scorer
+        from nas.store import ScoreStore
+
+        batch = self._load_batch()
         executor, workers, progress, data_dir, cache_dir = self._options
         settings = self._config.proxy
+        assert settings is not None  # checked by _load_batch
         proxy = settings.create()
-        batch = load_batch(
-            self._config.dataset, data=settings.batch.data, size=settings.batch.size, seed=settings.batch.seed, data_dir=data_dir
-        )
         self._scorer = Scorer(
             self._space, self._config.dataset, batch, store=ScoreStore.open(cache_dir), executor=executor,
             workers=workers, progress=progress, seed=settings.seed,

@@ -232,3 +232,22 @@ def test_cli_reports_a_bad_file_in_one_line_with_status_2(tmp_path: Path, capsys
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "malformed YAML" in err
     assert not (tmp_path / "x").exists()
+
+
+def test_imagenet16_reports_name_the_stand_in_input(tmp_path: Path, data_dir: Path) -> None:
+    config = write(tmp_path, {
+        "name": "stand-in",
+        "space": "nb201",
+        "dataset": "imagenet16-120",
+        "metric": "test_acc",
+        "proxy": {"name": "params", "batch": {"data": "real", "size": 4, "seed": 0}},
+        "budget": 5,
+        "rounds": 1,
+        "seed": 0,
+        "strategies": [{"name": "warm", "strategy": "random", "settings": {"warmup": True, "pool": 10, "warmup_steps": 3}}],
+    })
+    assert not (data_dir / "ImageNet16").exists()
+    result = run_experiment(load_config(config), tmp_path / "out")
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "STAND-IN input: CIFAR-100 images resized to 16x16" in summary
+    assert "stand-in:cifar100-16x16" in result.proxy_input

@@ -108,6 +108,7 @@ def markdown(result: "ExperimentResult", rows: Sequence[SummaryRow]) -> str:
         f"Space `{config.space}`, dataset `{config.dataset}`, oracle metric `{config.metric}`, proxy {proxy}; "
         f"budget {config.budget} trained models, {result.rounds} rounds, seed {config.seed}.",
         "",
+        *([f"Proxy input: {result.proxy_input}.", ""] if result.proxy_input else []),
         f"Mean ± standard deviation over rounds of the best `{config.metric}` among the first k trained "
         f"models, and of the `{result.final_metric}` of the final choice (the trained architecture with "
         f"the best `{config.metric}`).",
