@@ -30,7 +30,6 @@ from scipy import stats
 
 from nas.benchmarks import open_table
 from nas.data import load_batch
-from nas.datasets import dataset_spec
 from nas.errors import NasError
 from nas.metrics import ProxyMetrics, evaluate
 from nas.proxies import PROXIES, Proxy, create_proxy
@@ -253,9 +252,7 @@ def select_architectures(space: SearchSpace, sample: int | None, seed: int) -> t
 def compare(config: CompareConfig) -> Comparison:
     """Score the selected architectures with every column's proxies and compute the metrics."""
     space = create_space(config.space)
-    spec = dataset_spec(config.dataset)
-    if spec.name not in space.datasets:
-        raise NasError(f"space {space.name!r} has no dataset {config.dataset!r}; it has: {', '.join(space.datasets)}")
+    spec = space.dataset_spec(config.dataset)
     table = open_table(space.name, config.data_dir)
     table.check(spec.name, config.metric)
 

@@ -47,10 +47,9 @@ from tqdm import tqdm
 
 from nas.benchmarks import TABLES, open_table
 from nas.benchmarks.base import BenchmarkTable, Oracle
-from nas.datasets import dataset_spec
 from nas.errors import NasError
 from nas.proxies import PROXIES, create_proxy
-from nas.proxies.base import Proxy
+from nas.proxies.base import Batch, Proxy
 from nas.search import STRATEGIES
 from nas.search.base import ArchitectureCache, CachedProxyScores, SearchContext, Strategy, check_type
 from nas.spaces import SPACES, create_space
@@ -229,11 +228,9 @@ def parse_config(
         raise fail("space", _unknown("space", space_name, SPACES.names()))
     space = create_space(space_name)
     try:
-        dataset = dataset_spec(typed("dataset", str)).name
+        dataset = space.dataset_spec(typed("dataset", str)).name
     except NasError as exc:
         raise fail("dataset", str(exc)) from None
-    if dataset not in space.datasets:
-        raise fail("dataset", f"space {space_name!r} has no dataset {dataset!r}; it has: {', '.join(space.datasets)}")
     metric = typed("metric", str)
     if space_name not in TABLES:
         raise fail("space", f"space {space_name!r} has no benchmark table to use as the training oracle")

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from nas.datasets import DatasetSpec, dataset_spec
+from nas.datasets import DatasetSpec
 from nas.errors import NasError
 from nas.executors import Executor, Failure, SerialExecutor, check_executor, create_executor, failure_of
 from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
@@ -115,9 +115,7 @@ class Scorer:
         ray_address: str | None = None,
         seed: int = 0,
     ):
-        spec = dataset_spec(dataset)
-        if spec.name not in space.datasets:
-            raise NasError(f"space {space.name!r} has no dataset {dataset!r}; it has: {', '.join(space.datasets)}")
+        spec = space.dataset_spec(dataset)
         if batch.dataset != spec.name:
             raise NasError(f"the batch is from dataset {batch.dataset!r}, not {spec.name!r}")
         self.space = space

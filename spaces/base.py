@@ -8,7 +8,8 @@ from typing import ClassVar, Hashable, Iterator
 
 import torch.nn as nn
 
-from nas.datasets import DatasetSpec
+from nas.datasets import DatasetSpec, dataset_spec
+from nas.errors import NasError
 
 #: A space's own, immutable and hashable representation of one architecture.
 Architecture = Hashable
@@ -27,6 +28,13 @@ class SearchSpace(ABC):
     name: ClassVar[str]
     #: datasets this space has builders (and, usually, benchmark tables) for
     datasets: ClassVar[tuple[str, ...]]
+
+    def dataset_spec(self, name: str) -> DatasetSpec:
+        """The spec of dataset ``name``; :class:`NasError` unless the space builds for it."""
+        spec = dataset_spec(name)
+        if spec.name not in self.datasets:
+            raise NasError(f"space {self.name!r} has no dataset {name!r}; it has: {', '.join(self.datasets)}")
+        return spec
 
     @abstractmethod
     def parse(self, text: str) -> Architecture:

@@ -8,8 +8,6 @@ import math
 from typing import Any
 
 from nas.cli import add_common_options
-from nas.datasets import dataset_spec
-from nas.errors import NasError
 
 
 def describe(space_name: str, arch_text: str, dataset: str, data_dir: str | None = None) -> dict[str, Any]:
@@ -18,9 +16,7 @@ def describe(space_name: str, arch_text: str, dataset: str, data_dir: str | None
     from nas.spaces import create_space
 
     space = create_space(space_name)
-    spec = dataset_spec(dataset)
-    if spec.name not in space.datasets:
-        raise NasError(f"space {space_name!r} has no dataset {dataset!r}; it has: {', '.join(space.datasets)}")
+    spec = space.dataset_spec(dataset)
     arch = space.parse(arch_text)
     info: dict[str, Any] = {
         "space": space_name,

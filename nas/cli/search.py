@@ -12,12 +12,12 @@ from nas.cli import add_common_options, add_executor_options, show_progress
 def run(args: argparse.Namespace) -> int:
     """Load and validate the experiment, run it (or resume it), print where the report is and its table."""
     from nas.errors import NasError
+    from nas.executors import check_executor
     from nas.experiment import load_config, run_experiment
 
     if args.rounds is not None and args.rounds < 1:
         raise NasError(f"--rounds must be at least 1, got {args.rounds}")
-    if args.workers is not None and args.workers < 1:
-        raise NasError(f"--workers must be at least 1, got {args.workers}")
+    check_executor(args.executor, args.workers)
     config = load_config(args.config, data_dir=args.data_dir)
     out = Path(args.out) if args.out else Path("runs") / config.name
     progress = show_progress(args)
