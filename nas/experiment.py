@@ -623,15 +623,17 @@ class _ProxySource:
             workers=workers, progress=progress, seed=settings.seed,
         )
         scorer = self._scorer
-        scores = CachedProxyScores(self._cache, lambda archs: scorer.values(archs, proxy), proxy.higher_is_better)
+        scores = CachedProxyScores(
+            self._cache, lambda archs: scorer.values(archs, proxy), proxy.higher_is_better, proxy.invariance
+        )
         size = self._space.size()
         if size is not None and size <= PREFETCH_LIMIT:
             scores.preload(self._stored_scores(scorer, proxy))
         return scores
 
     def _stored_scores(self, scorer: Any, proxy: Proxy) -> dict[str, float]:
-        """The raw scores the store holds for the space's canonical ids."""
-        ids = {self._cache.canonical_id(arch) for arch in self._space.enumerate()}
+        """The raw scores the store holds for the space's architectures, by score key."""
+        ids = {self._cache.score_key(arch, proxy.invariance) for arch in self._space.enumerate()}
         keys = {scorer.key(arch_id, proxy): arch_id for arch_id in ids}
         stored = scorer.store.get_many(list(keys))
         return {keys[key]: row.result.value for key, row in stored.items()}

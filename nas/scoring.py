@@ -1,14 +1,16 @@
 """The scoring engine: proxy scores of many architectures, answered from the store or computed.
 
-:class:`Scorer` scores architectures of one space on one batch. Architectures are keyed by the
-space's canonical id, so isomorphic ones share one computation and one store row; scores
-already in the store are returned from it; the rest are computed by an executor (serially, in
-local processes or on Ray) and written to the store one by one as they arrive, so an
-interrupted run keeps its work and a rerun continues where it stopped.
+:class:`Scorer` scores architectures of one space on one batch. Each score is keyed by
+:func:`~nas.spaces.base.arch_key`: the exact architecture string, unless the proxy declares that its score
+depends on less (:attr:`Proxy.invariance`), in which case architectures with equal live ids or
+equal canonical ids share one computation and one store row. Scores already in the store are
+returned from it; the rest are computed by an executor (serially, in local processes or on
+Ray) and written to the store one by one as they arrive, so an interrupted run keeps its work
+and a rerun continues where it stopped.
 
-Each (architecture, proxy) score is computed on a freshly built model, initialised after
-``torch.manual_seed(seed)``, so scores are reproducible and independent of the order or the
-process they are computed in.
+Each (architecture, proxy) score is computed on a freshly built model whose modules are
+initialised by position (:func:`nas.initialisation.initialise_by_position`), so scores are
+reproducible and independent of the order or the process they are computed in.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from tqdm import tqdm
 from nas.datasets import DatasetSpec
 from nas.errors import NasError
 from nas.executors import Executor, Failure, SerialExecutor, check_executor, create_executor, failure_of
+from nas.initialisation import initialise_by_position
 from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
-from nas.spaces.base import Architecture, SearchSpace
+from nas.spaces.base import Architecture, SearchSpace, arch_key
 from nas.store import ScoreKey, ScoreStore
 
 
@@ -36,7 +39,7 @@ from nas.store import ScoreKey, ScoreStore
 class ScoreStats:
     """How one :meth:`Scorer.score` call went.
 
-    ``unique`` counts distinct canonical ids among the ``archs`` requested; of those,
+    ``unique`` counts distinct architecture keys (:func:`~nas.spaces.base.arch_key`) among the ``archs`` requested; of those,
     ``from_store`` were answered by the store and ``computed`` were computed now. ``seconds`` is
     the summed computation time of the unique architectures (as recorded in the store for the
     stored ones), ``wall_seconds`` the duration of the call.
@@ -61,9 +64,9 @@ class ScoreStats:
 class ScoringJob:
     """What the workers share: the space, the dataset, the batch and the initialisation seed.
 
-    Called with ``(arch_id, arch, proxy)``, it builds the model fresh and returns the proxy's
-    result and the seconds taken; an exception becomes a NaN with reason
-    ``"error: <ExcType>: <message>"``.
+    Called with ``(arch_key, arch, proxy)``, it builds the model fresh, initialises it by
+    position and returns the proxy's result and the seconds taken; an exception becomes a NaN
+    with reason ``"error: <ExcType>: <message>"``.
     """
 
     space: SearchSpace
@@ -75,8 +78,9 @@ class ScoringJob:
         _, arch, proxy = item
         start = time.perf_counter()
         try:
-            torch.manual_seed(self.seed)
-            model = proxy.prepare(self.space.build(arch, self.dataset))
+            torch.default_generator.manual_seed(self.seed)  # models are built on the CPU
+            model = initialise_by_position(self.space.build(arch, self.dataset), self.seed)
+            model = proxy.prepare(model)
             context = ProxyContext(self.space.name, self.dataset.name, self.dataset.num_classes, self.seed)
             result = _checked(proxy, proxy.score(model, self.batch, context))
         except Exception as exc:  # one architecture's failure is its NaN, not the run's end
@@ -136,19 +140,23 @@ class Scorer:
         #: statistics of the last :meth:`score` call
         self.last_stats: ScoreStats | None = None
 
-    def key(self, arch_id: str, proxy: Proxy) -> ScoreKey:
-        """The store key of the canonical architecture ``arch_id`` scored by ``proxy``."""
+    def key(self, key: str, proxy: Proxy) -> ScoreKey:
+        """The store key of the architecture key ``key`` (see :func:`~nas.spaces.base.arch_key`) scored by ``proxy``."""
         precision = str(proxy.settings.get("precision", "float32"))
         settings = proxy.settings_key()
-        return ScoreKey(self.space.name, arch_id, proxy.name, settings, self.batch.identity, precision, self.seed)
+        return ScoreKey(
+            self.space.name, key, proxy.name, proxy.version_key(), settings, self.batch.identity, precision, self.seed
+        )
 
     def score(self, archs: Sequence[Architecture], proxy: Proxy) -> list[ProxyResult]:
         """The score of each architecture (aligned with ``archs``); failures are NaN with a reason."""
         start = time.perf_counter()
-        ids = [self.space.canonical_id(arch) for arch in archs]
+        ids: list[str] = []
         todo: dict[str, Architecture] = {}
-        for arch_id, arch in zip(ids, archs):
-            todo.setdefault(arch_id, arch)
+        for arch in archs:
+            key, computed = arch_key(self.space, arch, proxy.invariance)
+            ids.append(key)
+            todo.setdefault(key, computed)
         keys = {arch_id: self.key(arch_id, proxy) for arch_id in todo}
         stored = self.store.get_many(list(keys.values()))
         results = {arch_id: stored[key].result for arch_id, key in keys.items() if key in stored}
@@ -157,9 +165,10 @@ class Scorer:
         if misses:
             bar = tqdm(total=len(misses), desc=proxy.name, unit="arch", file=sys.stderr, disable=not self.progress)
             with bar, closing(self._get_executor(len(misses)).map_unordered(self._job, misses)) as outcomes:
-                for (arch_id, _, _), outcome in outcomes:
+                for (arch_id, arch, _), outcome in outcomes:
                     result, took = (ProxyResult.nan(outcome.reason), 0.0) if isinstance(outcome, Failure) else outcome
-                    self.store.put(keys[arch_id], result, took)  # committed at once: an interruption keeps it
+                    # committed at once: an interruption keeps it
+                    self.store.put(keys[arch_id], self.space.format(arch), result, took)
                     results[arch_id] = result
                     seconds += took
                     bar.update()

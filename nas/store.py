@@ -1,9 +1,14 @@
 """The score store: every computed proxy score, kept in one SQLite file in the cache directory.
 
-A score is keyed by what determines it: the space, the architecture's canonical id (so
-isomorphic architectures share one row), the proxy and its settings, the batch, the numeric
-precision and the initialisation seed. Each row also keeps the NaN reason, the seconds the
-computation took and when it was written.
+A score is keyed by what determines it: the space, the architecture key (the exact
+architecture string, unless the proxy is declared invariant: see :attr:`Proxy.invariance`), the
+proxy, its version and its settings, the batch, the numeric precision and the initialisation
+seed. Each row also keeps the string of the architecture that was computed, the NaN reason, the
+seconds the computation took and when it was written.
+
+The schema is versioned (SQLite's ``user_version``). A store written by an older version of
+the package is refused with a message saying what to do, never read: its rows were keyed
+differently and might answer one architecture with another's score.
 
 Several processes may write to the same file at once: the database runs in WAL mode with a
 busy timeout, writes are retried while the file is locked, and every write is committed at
@@ -33,38 +38,51 @@ _BUSY_TIMEOUT_MS = 30_000
 _LOCK_RETRIES = 20
 _IN_CHUNK = 500  # keys per SELECT (SQLite limits the number of bound parameters)
 
+#: version of the table layout and of the meaning of its keys; bumped on every incompatible change
+SCHEMA_VERSION = 2
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scores (
     space     TEXT    NOT NULL,
-    arch_id   TEXT    NOT NULL,
+    arch_key  TEXT    NOT NULL,
     proxy     TEXT    NOT NULL,
+    version   TEXT    NOT NULL,
     settings  TEXT    NOT NULL,
     batch     TEXT    NOT NULL,
     precision TEXT    NOT NULL,
     seed      INTEGER NOT NULL,
+    arch      TEXT    NOT NULL,
     value     REAL,
     reason    TEXT,
     seconds   REAL    NOT NULL,
     written   TEXT    NOT NULL,
-    PRIMARY KEY (space, proxy, settings, batch, precision, seed, arch_id)
+    PRIMARY KEY (space, proxy, version, settings, batch, precision, seed, arch_key)
 )
 """
 
 R = TypeVar("R")
 
 
+class StoreVersionError(NasError):
+    """The store file was written with another schema version and cannot be used."""
+
+
 @dataclass(frozen=True)
 class ScoreKey:
     """What determines one score.
 
-    ``settings`` is the proxy's canonical settings JSON (:meth:`Proxy.settings_key`), ``batch``
-    the batch identity (:attr:`Batch.identity`), ``precision`` the proxy's ``precision`` setting
+    ``arch_key`` is the architecture's key for this proxy (``"exact:<string>"``,
+    ``"live:<live id>"`` or ``"function:<canonical id>"``, see :func:`nas.spaces.base.arch_key`),
+    ``version`` the proxy's :meth:`~nas.proxies.base.Proxy.version_key`, ``settings`` its
+    canonical settings JSON (:meth:`~nas.proxies.base.Proxy.settings_key`), ``batch`` the batch
+    identity (:attr:`Batch.identity`), ``precision`` the proxy's ``precision`` setting
     (``"float32"`` when it has none) and ``seed`` the seed of the model's initialisation.
     """
 
     space: str
-    arch_id: str
+    arch_key: str
     proxy: str
+    version: str
     settings: str
     batch: str
     precision: str
@@ -73,8 +91,9 @@ class ScoreKey:
 
 @dataclass(frozen=True)
 class StoredScore:
-    """A stored score: value (NaN when missing), NaN reason, seconds taken, UTC write time."""
+    """A stored score: the architecture computed, value (NaN when missing), NaN reason, seconds taken, UTC write time."""
 
+    arch: str
     value: float
     reason: str | None
     seconds: float
@@ -87,8 +106,8 @@ class StoredScore:
 
 
 _KEY_COLUMNS = tuple(f.name for f in fields(ScoreKey))
-_GROUP_COLUMNS = tuple(c for c in _KEY_COLUMNS if c != "arch_id")
-_EXPORT_COLUMNS = _KEY_COLUMNS + ("value", "reason", "seconds", "written")
+_GROUP_COLUMNS = tuple(c for c in _KEY_COLUMNS if c != "arch_key")
+_EXPORT_COLUMNS = _KEY_COLUMNS + ("arch", "value", "reason", "seconds", "written")
 
 
 class ScoreStore:
@@ -104,6 +123,9 @@ class ScoreStore:
         try:
             self._db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             self._retry(self._initialise)
+        except StoreVersionError:
+            self._db.close()
+            raise
         except sqlite3.DatabaseError as exc:
             raise NasError(f"cannot open score store {self.path!r}: {exc}") from None
 
@@ -119,10 +141,26 @@ class ScoreStore:
 
     def _initialise(self) -> None:
         self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        self._check_version()  # before anything is written, so a refused file stays as it was
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
-        self._db.execute(_SCHEMA)
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._check_version()  # again under the lock: another process may have created it
+            self._db.execute(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _check_version(self) -> None:
+        """Raise :class:`StoreVersionError` if the file holds a table of another schema version."""
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        has_table = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'scores'").fetchone()
+        if has_table and version != SCHEMA_VERSION:
+            raise StoreVersionError(
+                f"score store {self.path!r} has schema version {version}, this version of nas needs "
+                f"{SCHEMA_VERSION} (older stores shared scores between different architectures); "
+                "its rows cannot be reused: move or delete the file, or use another --cache-dir"
+            )
 
     def close(self) -> None:
         """Close the database connection."""
@@ -146,7 +184,7 @@ class ScoreStore:
         groups: dict[tuple[Any, ...], dict[str, ScoreKey]] = {}
         for key in keys:
             group = tuple(getattr(key, c) for c in _GROUP_COLUMNS)
-            groups.setdefault(group, {})[key.arch_id] = key
+            groups.setdefault(group, {})[key.arch_key] = key
         found: dict[ScoreKey, StoredScore] = {}
         where = " AND ".join(f"{c} = ?" for c in _GROUP_COLUMNS)
         for group, by_id in groups.items():
@@ -154,24 +192,24 @@ class ScoreStore:
             for start in range(0, len(ids), _IN_CHUNK):
                 chunk = ids[start : start + _IN_CHUNK]
                 query = (
-                    "SELECT arch_id, value, reason, seconds, written FROM scores "
-                    f"WHERE {where} AND arch_id IN ({', '.join('?' * len(chunk))})"
+                    "SELECT arch_key, arch, value, reason, seconds, written FROM scores "
+                    f"WHERE {where} AND arch_key IN ({', '.join('?' * len(chunk))})"
                 )
                 rows = self._retry(lambda: self._db.execute(query, (*group, *chunk)).fetchall())
-                for arch_id, value, reason, seconds, written in rows:
-                    found[by_id[arch_id]] = StoredScore(_from_sql(value), reason, seconds, written)
+                for arch_key, arch, value, reason, seconds, written in rows:
+                    found[by_id[arch_key]] = StoredScore(arch, _from_sql(value), reason, seconds, written)
         return found
 
-    def put(self, key: ScoreKey, result: ProxyResult, seconds: float) -> None:
-        """Store (or replace) the score of ``key`` and commit it."""
-        self.put_many([(key, result, seconds)])
+    def put(self, key: ScoreKey, arch: str, result: ProxyResult, seconds: float) -> None:
+        """Store (or replace) the score of ``key``, computed on architecture ``arch``, and commit it."""
+        self.put_many([(key, arch, result, seconds)])
 
-    def put_many(self, items: Iterable[tuple[ScoreKey, ProxyResult, float]]) -> None:
-        """Store (or replace) several scores in one transaction."""
+    def put_many(self, items: Iterable[tuple[ScoreKey, str, ProxyResult, float]]) -> None:
+        """Store (or replace) several ``(key, arch, result, seconds)`` scores in one transaction."""
         written = datetime.now(timezone.utc).isoformat(timespec="seconds")
         rows = [
-            (*astuple(key), _to_sql(result.value), result.reason, float(seconds), written)
-            for key, result, seconds in items
+            (*astuple(key), arch, _to_sql(result.value), result.reason, float(seconds), written)
+            for key, arch, result, seconds in items
         ]
         if not rows:
             return
@@ -186,14 +224,14 @@ class ScoreStore:
         self._retry(write)
 
     def rows(self, **filters: str | int) -> list[tuple[Any, ...]]:
-        """Stored rows (the key's fields, value, reason, seconds, written) whose columns equal ``filters``."""
+        """Stored rows (the key's fields, arch, value, reason, seconds, written) whose columns equal ``filters``."""
         unknown = sorted(set(filters) - set(_KEY_COLUMNS))
         if unknown:
             raise NasError(f"cannot filter scores by {unknown[0]!r}; filters: {', '.join(_KEY_COLUMNS)}")
         where = " AND ".join(f"{c} = ?" for c in filters) or "1"
         order = ", ".join(_GROUP_COLUMNS)
-        query = f"SELECT {', '.join(_EXPORT_COLUMNS)} FROM scores WHERE {where} ORDER BY {order}, arch_id"
-        n = len(_KEY_COLUMNS)
+        query = f"SELECT {', '.join(_EXPORT_COLUMNS)} FROM scores WHERE {where} ORDER BY {order}, arch_key"
+        n = len(_KEY_COLUMNS) + 1
         found = self._retry(lambda: self._db.execute(query, tuple(filters.values())).fetchall())
         return [(*row[:n], _from_sql(row[n]), *row[n + 1 :]) for row in found]
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import math
+import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn as nn
@@ -60,6 +63,11 @@ class ProxyResult:
         return math.isnan(self.value)
 
 
+#: Which architectures may share one stored score of a proxy (see :attr:`Proxy.invariance`).
+Invariance = Literal["function", "live", "exact"]
+INVARIANCES: tuple[str, ...] = ("function", "live", "exact")
+
+
 class Proxy(ABC):
     """A zero-cost proxy.
 
@@ -67,6 +75,18 @@ class Proxy(ABC):
     "gradients"}``) and ``defaults`` (setting name -> default value), and implement
     :meth:`score`. Settings are validated at construction: unknown names and values of the
     wrong type raise :class:`NasError`.
+
+    ``invariance`` says what the score depends on, and so which architectures share one stored
+    score: ``"exact"`` (the default, always safe) keys it on the exact architecture string;
+    ``"live"`` declares that it depends only on the operations that reach the network's output
+    (:meth:`SearchSpace.live_id`), given the per-position initialisation of
+    :func:`nas.initialisation.initialise_by_position`; ``"function"`` declares that it depends
+    only on the function the architecture computes (:meth:`SearchSpace.canonical_id`), and it
+    is then computed on one fixed member of the class. Declare more than ``"exact"`` only
+    where a test proves it (see ``tests/test_invariance.py``).
+
+    ``version`` is part of the store key, so editing a proxy never serves its old scores: bump
+    it when the scores change; when ``None`` it is a hash of the source of the proxy's module.
     """
 
     name: ClassVar[str]
@@ -75,6 +95,10 @@ class Proxy(ABC):
     defaults: ClassVar[dict[str, Any]] = {}
     #: one line for ``nas list proxies``
     summary: ClassVar[str] = ""
+    #: which architectures may share one stored score: "function", "live" or "exact"
+    invariance: ClassVar[Invariance] = "exact"
+    #: the implementation's version (part of the store key); None: a hash of the module's source
+    version: ClassVar[str | None] = None
 
     def __init__(self, **settings: Any) -> None:
         unknown = sorted(set(settings) - set(self.defaults))
@@ -89,6 +113,18 @@ class Proxy(ABC):
     def settings_key(self) -> str:
         """The settings as canonical JSON, part of the score store's key."""
         return json.dumps(self.settings, sort_keys=True, default=str)
+
+    @classmethod
+    def version_key(cls) -> str:
+        """The version part of the store key: :attr:`version`, else ``"src-"`` + a hash of the module's source."""
+        if cls.version is not None:
+            return str(cls.version)
+        module = sys.modules.get(cls.__module__)
+        try:
+            source = inspect.getsource(module) if module is not None else inspect.getsource(cls)
+        except (OSError, TypeError):
+            return "unknown"
+        return "src-" + hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
 
     def prepare(self, model: nn.Module) -> nn.Module:
         """Hook for proxies that need the model in a particular state; the identity by default."""

@@ -16,6 +16,7 @@ class Params(Proxy):
 
     name = "params"
     higher_is_better = True
+    version = "2"
     needs: frozenset[str] = frozenset()
     summary = "number of trainable parameters (baseline)"
 
@@ -33,6 +34,7 @@ class Flops(Proxy):
 
     name = "flops"
     higher_is_better = True
+    version = "2"
     needs: frozenset[str] = frozenset()
     summary = "multiply-accumulates of one example's forward pass (baseline)"
 

@@ -48,6 +48,7 @@ class DasDistinguishingAbility(Proxy):
 
     name = "das_da"
     higher_is_better = True
+    version = "2"
     needs = frozenset({"data"})
     summary = "DAS distinguishing ability (Liu 2022, as read here): log|det(K/N_A)| of the normalised NASWOT kernel"
 
@@ -65,6 +66,7 @@ class DasUnits(Proxy):
 
     name = "das_units"
     higher_is_better = True
+    version = "2"
     needs: frozenset[str] = frozenset()
     summary = "DAS activation units (Liu 2022): number of ReLU units per example (N_A of NASWOT)"
 
@@ -85,6 +87,7 @@ class Das(Proxy):
 
     name = "das"
     higher_is_better = True
+    version = "2"
     needs = frozenset({"data"})
     defaults: dict[str, Any] = {"units_weight": 1.0}
     summary = "DAS (Liu 2022, as read here): distinguishing ability + units_weight * N log N_A (1.0 = NASWOT)"

@@ -78,6 +78,8 @@ class Epsilon(Proxy):
 
     name = "epsilon"
     higher_is_better = True
+    version = "2"
+    invariance = "function"
     needs = frozenset({"data"})
     defaults = {"weights": None, "precision": "float32", "collapse": "auto"}
     summary = "output difference between two constant shared-weight initialisations (Gracheva)"

@@ -29,6 +29,8 @@ class JacobCov(Proxy):
 
     name = "jacob_cov"
     higher_is_better = True
+    version = "2"
+    invariance = "live"
     needs = frozenset({"data", "gradients"})
     summary = "jacob_cov (Mellor 2020 v1; Abdelfattah 2021): score of the input-Jacobian correlation (batch 64/128)"
 

@@ -61,6 +61,8 @@ class Snip(Proxy):
 
     name = "snip"
     higher_is_better = True
+    version = "2"
+    invariance = "live"
     needs = _NEEDS
     summary = "SNIP (Lee 2019; Abdelfattah 2021): sum |w * dL/dw|, cross-entropy on a real batch (paper: 64)"
 
@@ -85,6 +87,8 @@ class GradNorm(Proxy):
 
     name = "grad_norm"
     higher_is_better = True
+    version = "2"
+    invariance = "live"
     needs = _NEEDS
     summary = "grad_norm (Abdelfattah 2021): sum over layers of ||dL/dW||_2, cross-entropy on a real batch (paper: 64)"
 
@@ -114,6 +118,8 @@ class Fisher(Proxy):
 
     name = "fisher"
     higher_is_better = True
+    version = "2"
+    invariance = "live"
     needs = _NEEDS
     summary = "Fisher (Turner 2020; Abdelfattah 2021): 0.5*mean(sum a*dL/da)^2 per conv/linear channel (paper: 64)"
 
@@ -168,6 +174,8 @@ class Grasp(Proxy):
 
     name = "grasp"
     higher_is_better = True
+    version = "2"
+    invariance = "live"
     needs = _NEEDS
     summary = "GraSP (Wang 2020; Abdelfattah 2021): sum -w * (Hg), Hessian-gradient product, real batch (paper: 64)"
 

@@ -33,6 +33,8 @@ class Synflow(Proxy):
 
     name = "synflow"
     higher_is_better = True
+    version = "2"
+    invariance = "live"
     needs = frozenset({"gradients"})
     defaults: dict[str, Any] = {"precision": "float64"}
     summary = "SynFlow (Tanaka 2020; Abdelfattah 2021): sum |w * dR/dw| of the |w| network on all-ones input, float64"

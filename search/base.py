@@ -18,14 +18,14 @@ import numpy as np
 
 from nas.benchmarks.base import Oracle
 from nas.errors import NasError
-from nas.spaces.base import Architecture, SearchSpace
+from nas.spaces.base import Architecture, SearchSpace, arch_key
 
 #: Proxy scores of architectures, aligned with them, direction-normalised (higher is better), NaN if missing.
 ProxyScores = Callable[[Sequence[Architecture]], np.ndarray]
 
 
 class ArchitectureCache:
-    """Memoised string forms and canonical ids of one space's architectures.
+    """Memoised string forms, canonical ids and score keys of one space's architectures.
 
     Shared by all rounds and strategies of an experiment, so each architecture is formatted and
     canonicalised once however often it is sampled.
@@ -35,6 +35,7 @@ class ArchitectureCache:
         self.space = space
         self._strings: dict[Architecture, str] = {}
         self._canonical: dict[Architecture, str] = {}
+        self._keys: dict[tuple[Architecture, str], str] = {}
 
     def format(self, arch: Architecture) -> str:
         """``space.format(arch)``, memoised."""
@@ -48,6 +49,13 @@ class ArchitectureCache:
         key = self._canonical.get(arch)
         if key is None:
             key = self._canonical[arch] = self.space.canonical_id(arch)
+        return key
+
+    def score_key(self, arch: Architecture, invariance: str) -> str:
+        """The score key of ``arch`` for a proxy of this invariance (:func:`~nas.spaces.base.arch_key`), memoised."""
+        key = self._keys.get((arch, invariance))
+        if key is None:
+            key = self._keys[(arch, invariance)] = arch_key(self.space, arch, invariance)[0]
         return key
 
 
@@ -124,12 +132,14 @@ class SearchContext:
 
 
 class CachedProxyScores:
-    """A :data:`ProxyScores` callable over a slower batched source, memoised per canonical id.
+    """A :data:`ProxyScores` callable over a slower batched source, memoised per score key.
 
     ``values(archs)`` returns raw proxy scores (NaN where missing), e.g. a
     :class:`nas.scoring.Scorer`'s ``values``; it is called once per call of this object, with
-    one architecture of each canonical id not seen before. Scores are negated when the proxy
-    is lower-is-better, so the result is always higher-is-better.
+    one architecture of each score key not seen before. Score keys follow the proxy's
+    ``invariance`` (:func:`~nas.spaces.base.arch_key`), so architectures share a score exactly
+    when the store would let them. Scores are negated when the proxy is lower-is-better, so the
+    result is always higher-is-better.
     """
 
     def __init__(
@@ -137,20 +147,27 @@ class CachedProxyScores:
         cache: ArchitectureCache,
         values: Callable[[list[Architecture]], np.ndarray],
         higher_is_better: bool = True,
+        invariance: str = "exact",
     ):
         self.cache = cache
         self._values = values
         self._sign = 1.0 if higher_is_better else -1.0
+        self.invariance = invariance
         self._scores: dict[str, float] = {}
 
+    def key(self, arch: Architecture) -> str:
+        """The score key of ``arch``."""
+        assert self.cache is not None
+        return self.cache.score_key(arch, self.invariance)
+
     def preload(self, raw: Mapping[str, float]) -> None:
-        """Add raw scores known in advance, by canonical id (e.g. read from the store in one query)."""
+        """Add raw scores known in advance, by score key (e.g. read from the store in one query)."""
         for key, value in raw.items():
             self._scores[key] = self._sign * float(value)
 
     def __call__(self, archs: Sequence[Architecture]) -> np.ndarray:
-        canonical, scores = self.cache.canonical_id, self._scores
-        keys = [canonical(arch) for arch in archs]
+        key_of, scores = self.key, self._scores
+        keys = [key_of(arch) for arch in archs]
         missing: dict[str, Architecture] = {}
         for key, arch in zip(keys, archs):
             if key not in scores and key not in missing:

@@ -48,6 +48,26 @@ class SearchSpace(ABC):
     def canonical_id(self, arch: Architecture) -> str:
         """An id equal exactly for architectures that compute the same function."""
 
+    def live_id(self, arch: Architecture) -> str:
+        """An id equal only for architectures whose built networks differ at most in dead operations.
+
+        A dead operation is one whose result cannot reach the network's output: it changes
+        neither the output nor any gradient of the output. With per-position initialisation
+        (:func:`nas.initialisation.initialise_by_position`) the live operations then get the same
+        weights, so proxies declared ``invariance = "live"`` may share a score across such
+        architectures. The default, the exact string, is always safe.
+        """
+        return self.format(arch)
+
+    def representative(self, arch: Architecture) -> Architecture | None:
+        """One fixed member of ``arch``'s class (same :meth:`canonical_id`), the same for every member.
+
+        A proxy declared ``invariance = "function"`` is computed on it, so the score stored for
+        the class does not depend on which member was asked first. ``None`` (the default) when
+        the space cannot name one; such a proxy then falls back to :meth:`live_id`.
+        """
+        return None
+
     def size(self) -> int | None:
         """The number of architectures, or ``None`` when the space is not enumerable."""
         return None
@@ -82,3 +102,24 @@ class SearchSpace(ABC):
         from nas.flops import count_flops
 
         return count_flops(self.build(arch, dataset), dataset.input_shape)
+
+
+def arch_key(space: SearchSpace, arch: Architecture, invariance: str) -> tuple[str, Architecture]:
+    """The store key of ``arch`` for a proxy of this invariance, and the architecture to compute.
+
+    ``"exact"``: ``"exact:"`` + the architecture string, computed on ``arch``. ``"live"``:
+    ``"live:"`` + :meth:`SearchSpace.live_id`, computed on ``arch`` (every member gives the same
+    value). ``"function"``: ``"function:"`` + :meth:`SearchSpace.canonical_id`, computed on the
+    class's :meth:`SearchSpace.representative`, so the stored value does not depend on which
+    member was asked first; a space without representatives falls back to ``"live"``.
+    """
+    if invariance == "function":
+        representative = space.representative(arch)
+        if representative is not None:
+            return "function:" + space.canonical_id(arch), representative
+        invariance = "live"
+    if invariance == "live":
+        return "live:" + space.live_id(arch), arch
+    if invariance == "exact":
+        return "exact:" + space.format(arch), arch
+    raise NasError(f"unknown invariance {invariance!r}; known: function, live, exact")

@@ -254,6 +254,11 @@ class Nb101Space(SearchSpace):
         """The NAS-Bench-101 hash of the pruned cell."""
         return graph_hash(self._pruned(_as_cell(arch)))
 
+    def live_id(self, arch: Architecture) -> str:
+        """The pruned cell (matrix rows, then ops): the network is built from it alone."""
+        pruned = self._pruned(_as_cell(arch))
+        return "|".join("".join(map(str, row)) for row in pruned.matrix) + "|" + ",".join(pruned.ops)
+
     def is_valid(self, cell: Nb101Cell) -> bool:
         """Whether ``cell`` is in NAS-Bench-101: connected, at most 9 edges after pruning."""
         pruned = prune(cell)

@@ -141,6 +141,31 @@ def has_path(arch: NB201Arch) -> bool:
     return NUM_NODES - 1 in reached
 
 
+def live_arch(arch: NB201Arch) -> NB201Arch:
+    """``arch`` with every dead edge set to ``none``.
+
+    An edge is dead when its destination node cannot reach the output (node 3) through edges
+    other than ``none``: its result then feeds only nodes the output never reads, so it changes
+    neither the output nor any gradient. (Edges *from* a zero node are not dead: a convolution
+    there still receives gradients.)
+    """
+    ops = dict(zip(EDGES, arch))
+    alive = {NUM_NODES - 1}
+    for node in range(NUM_NODES - 2, 0, -1):  # a node's successors are the higher nodes
+        if any(ops[(dst, node)] != "none" for dst in alive if dst > node):
+            alive.add(node)
+    return tuple(op if dst in alive else "none" for op, (dst, _) in zip(arch, EDGES))  # type: ignore[return-value]
+
+
+@cache
+def _class_representatives() -> dict[str, NB201Arch]:
+    """Each isomorphism class's first member in the official index order, by :func:`unique_string`."""
+    first: dict[str, NB201Arch] = {}
+    for arch in official_order():
+        first.setdefault(unique_string(arch), arch)
+    return first
+
+
 @cache
 def official_order() -> tuple[NB201Arch, ...]:
     """All 15,625 architectures in the official benchmark index order.
@@ -323,6 +348,14 @@ class NB201Space(SearchSpace):
     def canonical_id(self, arch: NB201Arch) -> str:
         """The official isomorphism string of ``arch`` (see :func:`unique_string`)."""
         return unique_string(check_arch(arch))
+
+    def live_id(self, arch: NB201Arch) -> str:
+        """The string of ``arch`` with its dead edges set to ``none`` (see :func:`live_arch`)."""
+        return format_arch(live_arch(check_arch(arch)))
+
+    def representative(self, arch: NB201Arch) -> NB201Arch:
+        """The member of ``arch``'s isomorphism class with the lowest official index."""
+        return _class_representatives()[unique_string(check_arch(arch))]
 
     def has_path(self, arch: NB201Arch) -> bool:
         """Whether some input-to-output path avoids ``none`` (see :func:`has_path`)."""

@@ -80,6 +80,9 @@ class DummySpace(SearchSpace):
     def canonical_id(self, arch: DummyArch) -> str:
         return self.format(canonical(arch))
 
+    def representative(self, arch: DummyArch) -> DummyArch:
+        return canonical(arch)
+
     def size(self) -> int:
         return len(_ALL)
 

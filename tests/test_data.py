@@ -54,9 +54,10 @@ def test_real_batches_are_fixed_by_their_seed(data_dir: Path) -> None:
     first = load_batch("cifar10", size=64, seed=3, data_dir=data_dir)
     again = load_batch("cifar10", size=64, seed=3, data_dir=data_dir)
     other = load_batch("cifar10", size=64, seed=4, data_dir=data_dir)
+    # exact: the same file bytes, seed and element-wise normalisation (no reduction to reorder): the same bits
     assert torch.equal(first.inputs, again.inputs) and torch.equal(first.targets, again.targets)
     assert first.identity == again.identity and first.identity.startswith("cifar10:real:train:n64:seed3:")
-    assert not torch.equal(first.inputs, other.inputs) and first.identity != other.identity
+    assert not torch.equal(first.inputs, other.inputs) and first.identity != other.identity  # exact comparison is right: another seed draws other images
     assert first.inputs.dtype == torch.float32 and first.inputs.shape == (64, 3, 32, 32)
     assert torch.isfinite(first.inputs).all() and 0 <= int(first.targets.min()) and int(first.targets.max()) <= 9
     assert first.kind == "real" and len(first) == 64
@@ -122,6 +123,7 @@ def test_synthetic_inputs(kind: str) -> None:
     batch = load_batch("cifar10", kind, size=16, seed=1)
     again = load_batch("cifar10", kind, size=16, seed=1)
     other = load_batch("cifar10", kind, size=16, seed=2)
+    # exact: the same generator, seed and code in one process give the same bits
     assert torch.equal(batch.inputs, again.inputs) and not torch.equal(batch.inputs, other.inputs)
     assert batch.kind == kind and batch.identity.startswith(f"cifar10:{kind}:n16:seed1:")
     assert batch.inputs.shape == (16, 3, 32, 32) and batch.inputs.dtype == torch.float32
@@ -130,7 +132,8 @@ def test_synthetic_inputs(kind: str) -> None:
     if kind == "grey":
         assert 0 <= float(x.min()) and float(x.max()) <= 1
         flat = x.reshape(16, -1)
-        assert torch.equal(flat, flat[:, :1].expand_as(flat))  # one level per image, on all channels
+        # exact: one level per image, copied (expand) to every pixel and channel, not computed per pixel
+        assert torch.equal(flat, flat[:, :1].expand_as(flat))
         assert flat[:, 0].unique().numel() == 16
     elif kind == "normal":
         assert abs(float(x.mean())) < 0.05 and abs(float(x.std()) - 1) < 0.05 and float(x.min()) < -1
@@ -149,8 +152,8 @@ def test_ptb_reader_and_batches(data_dir: Path) -> None:
     assert tokens.dtype == np.int64
     batch = load_batch("ptb", size=8, seed=5, data_dir=data_dir, split="valid")
     assert batch.inputs.shape == (8, 35) and batch.targets.shape == (8, 35)
-    assert torch.equal(batch.inputs[:, 1:], batch.targets[:, :-1])  # targets are the next tokens
-    assert torch.equal(batch.inputs, load_batch("ptb", size=8, seed=5, data_dir=data_dir, split="valid").inputs)
+    assert torch.equal(batch.inputs[:, 1:], batch.targets[:, :-1])  # exact: integer token ids; targets are the next tokens
+    assert torch.equal(batch.inputs, load_batch("ptb", size=8, seed=5, data_dir=data_dir, split="valid").inputs)  # exact: token ids
     with pytest.raises(NasError, match="real data"):
         load_batch("ptb", "normal")
 

@@ -76,6 +76,9 @@ def test_formula_matches_a_hand_computation() -> None:
     # w=1: [0, 2, 6, 12] -> [0, 1/6, 1/2, 1];  w=2: [0, 5, 18, 39] -> [0, 5/39, 18/39, 1]; zeros are missing
     delta = (abs(1 / 6 - 5 / 39) + abs(1 / 2 - 18 / 39) + 0) / 3
     mu = (1 / 6 + 1 / 2 + 1 + 5 / 39 + 18 / 39 + 1) / 6
+    # the outputs are small integers, exact in float32; epsilon then takes a few float64 steps
+    # in another order than this formula: rel 1e-6 is far above that rounding (~1e-15) and far
+    # below any formula error
     assert result.value == pytest.approx(delta / mu, rel=1e-6)
 
 
@@ -109,4 +112,6 @@ def test_space_default_weights_are_used(batch: Batch) -> None:
     default = _score(NORMAL, batch, precision="float64")
     explicit = _score(NORMAL, batch, precision="float64", weights="1e-7:1")
     other = _score(NORMAL, batch, precision="float64", weights="1e-3:1")
+    # exact: default and explicit run the same code on the same network, batch and weights
+    # (the defaults are these very floats) in one process, so the result is the same bits
     assert default.value == explicit.value != other.value

@@ -87,6 +87,7 @@ def test_serial_and_local_agree(space, batch, archs, local):
         expected = serial.values(archs, proxy)
     got = local.values(archs, proxy)
     assert np.isfinite(expected).all()
+    # exact: the same code, seed and initial weights, single-threaded (worker and this process) on the same CPU
     np.testing.assert_array_equal(got, expected)
 
 
@@ -94,6 +95,7 @@ def test_scores_are_reproducible_whatever_the_order_and_depend_on_the_seed(space
     proxy = WeightSum()
     with Scorer(space, "cifar10", batch, seed=0) as a, Scorer(space, "cifar10", batch, seed=0) as b:
         forward = a.values(archs[:4], proxy)
+        # exact: each network's weights come from the seed, whatever the order, and are summed by the same code
         np.testing.assert_array_equal(b.values(archs[:4][::-1], proxy)[::-1], forward)
     with Scorer(space, "cifar10", batch, seed=1) as c:
         other = c.values(archs[:4], proxy)
@@ -166,7 +168,7 @@ def test_auto_runs_small_jobs_in_process_and_large_ones_on_a_local_pool(space, b
         large = scorer.values(archs, proxy)
         assert isinstance(scorer._executor, LocalExecutor)
     with Scorer(space, "cifar10", batch, executor="serial") as serial:
-        assert np.array_equal(np.concatenate([small, large]), serial.values(archs[:3] + archs, proxy))
+        assert np.array_equal(np.concatenate([small, large]), serial.values(archs[:3] + archs, proxy))  # exact: integer counts
     with create_executor("auto", workers=2) as executor:
         assert isinstance(executor, LocalExecutor)
 
@@ -217,6 +219,7 @@ def test_ray_agrees_with_local_and_serial(space, batch, archs, local):
     finally:
         ray.shutdown()
     assert np.isfinite(expected).all()
-    # all single-threaded (see the fixture above), so even float32 sums are rounded alike
+    # exact: the same code on the same CPU, all single-threaded (see the fixture above), so even
+    # float32 sums are rounded alike; this is a same-machine claim, never compared across machines
     np.testing.assert_array_equal(from_ray, from_local)
     np.testing.assert_array_equal(from_ray, expected)

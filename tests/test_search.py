@@ -183,7 +183,7 @@ def test_cached_proxy_scores_normalise_direction_and_fetch_each_function_once() 
         calls.append(len(archs))
         return -dummy_scores(archs)
 
-    scores = CachedProxyScores(ArchitectureCache(space), cost, higher_is_better=False)
+    scores = CachedProxyScores(ArchitectureCache(space), cost, higher_is_better=False, invariance="function")
     archs = [(1, 2, 3, 4), (1, 2, 4, 3), (0, 0, 0, 0), (4, 4, 4, 4)]
     values = scores(archs)
     assert calls == [3]  # (1,2,3,4) and (1,2,4,3) are one function
@@ -191,6 +191,9 @@ def test_cached_proxy_scores_normalise_direction_and_fetch_each_function_once() 
     assert math.isnan(values[2])
     scores(archs[:2])
     assert calls == [3]
+    exact = CachedProxyScores(ArchitectureCache(space), cost)  # the default: nothing shared
+    exact(archs)
+    assert calls == [3, 4]
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,8 @@ from nas.scoring import Scorer
 from nas.spaces import create_space
 from nas.store import STORE_FILE, ScoreKey, ScoreStore
 
-KEY = ScoreKey("nb201", "arch-a", "synflow", '{"precision": "float64"}', "cifar10:real:n64:abc", "float64", 0)
+KEY = ScoreKey("nb201", "arch-a", "synflow", "2", '{"precision": "float64"}', "cifar10:real:n64:abc", "float64", 0)
+ARCH = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
 
 
 class WeightSum(Proxy):
@@ -47,17 +48,17 @@ class Interrupting(ScoreStore):
         super().__init__(path)
         self.allowed = allowed
 
-    def put(self, key: ScoreKey, result: ProxyResult, seconds: float) -> None:
+    def put(self, key: ScoreKey, arch: str, result: ProxyResult, seconds: float) -> None:
         if self.allowed == 0:
             raise KeyboardInterrupt
         self.allowed -= 1
-        super().put(key, result, seconds)
+        super().put(key, arch, result, seconds)
 
 
 def test_put_then_get_round_trips(tmp_path):
     with ScoreStore.open(tmp_path) as store:
         assert store.get(KEY) is None
-        store.put(KEY, ProxyResult(1.5e49), 0.25)
+        store.put(KEY, ARCH, ProxyResult(1.5e49), 0.25)
         stored = store.get(KEY)
     assert stored is not None
     assert (stored.value, stored.reason, stored.seconds) == (1.5e49, None, 0.25)
@@ -68,7 +69,7 @@ def test_put_then_get_round_trips(tmp_path):
 
 def test_the_default_location_is_the_cache_directory():
     with ScoreStore.open() as store:
-        store.put(KEY, ProxyResult(2.0), 0.1)
+        store.put(KEY, ARCH, ProxyResult(2.0), 0.1)
     assert Path(store.path) == Path(os.environ["NAS_CACHE_DIR"]).resolve() / STORE_FILE
     with ScoreStore.open() as reopened:  # a later process sees it
         assert reopened.get(KEY).value == 2.0
@@ -76,7 +77,7 @@ def test_the_default_location_is_the_cache_directory():
 
 def test_nan_round_trips_with_its_reason_and_is_null_in_sqlite(tmp_path):
     with ScoreStore.open(tmp_path) as store:
-        store.put(KEY, ProxyResult.nan("epsilon: outputs are constant"), 0.5)
+        store.put(KEY, ARCH, ProxyResult.nan("epsilon: outputs are constant"), 0.5)
         stored = store.get(KEY)
     assert math.isnan(stored.value) and stored.result.is_nan
     assert stored.reason == "epsilon: outputs are constant"
@@ -89,7 +90,8 @@ def test_every_key_field_separates_scores_and_put_replaces(tmp_path):
         replace(KEY, **{field: value})
         for field, value in [
             ("space", "nb101"),
-            ("arch_id", "arch-b"),
+            ("arch_key", "arch-b"),
+            ("version", "3"),
             ("proxy", "snip"),
             ("settings", "{}"),
             ("batch", "cifar10:real:n64:def"),
@@ -99,18 +101,47 @@ def test_every_key_field_separates_scores_and_put_replaces(tmp_path):
     ]
     with ScoreStore.open(tmp_path) as store:
         for i, key in enumerate(variants):
-            store.put(key, ProxyResult(float(i)), 0.0)
-        store.put(KEY, ProxyResult(-1.0), 0.0)  # replaces, does not add
+            store.put(key, ARCH, ProxyResult(float(i)), 0.0)
+        store.put(KEY, ARCH, ProxyResult(-1.0), 0.0)  # replaces, does not add
         assert len(store) == len(variants)
-        found = store.get_many(variants + [replace(KEY, arch_id="missing")])
+        found = store.get_many(variants + [replace(KEY, arch_key="missing")])
     assert [found[key].value for key in variants] == [-1.0] + [float(i) for i in range(1, len(variants))]
-    assert replace(KEY, arch_id="missing") not in found
+    assert replace(KEY, arch_key="missing") not in found
+
+
+def _old_store(path: Path) -> None:
+    """A store as the first version wrote it: canonical ids for every proxy, no schema version."""
+    with sqlite3.connect(path) as raw:
+        raw.execute(
+            "CREATE TABLE scores (space TEXT, arch_id TEXT, proxy TEXT, settings TEXT, batch TEXT, precision TEXT, "
+            "seed INTEGER, value REAL, reason TEXT, seconds REAL, written TEXT, "
+            "PRIMARY KEY (space, proxy, settings, batch, precision, seed, arch_id))"
+        )
+        raw.execute("INSERT INTO scores VALUES ('nb201', '#+(0)@nor_conv_1x1+0', 'params', '{}', 'b', 'float32', 0, "
+                    "129306.0, NULL, 0.1, '2026-11-30T00:00:00+00:00')")
+
+
+def test_an_old_store_is_refused_with_what_to_do_and_is_left_untouched(tmp_path, capsys):
+    from nas.cli import main
+    from nas.store import StoreVersionError
+
+    _old_store(tmp_path / STORE_FILE)
+    before = (tmp_path / STORE_FILE).read_bytes()
+    with pytest.raises(StoreVersionError, match="schema version 0.*move or delete the file, or use another --cache-dir"):
+        ScoreStore.open(tmp_path)
+    arch = "|skip_connect~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"
+    code = main(["score", "--proxy", "params", "--arch", arch, "--cache-dir", str(tmp_path), "--dataset", "cifar10",
+                 "--data", "normal", "--batch-size", "4", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code != 0 and out == "" and "129306" not in out
+    assert len(err.strip().splitlines()) == 1 and "schema version 0" in err
+    assert (tmp_path / STORE_FILE).read_bytes() == before  # nothing the user had is lost
 
 
 def test_get_many_answers_more_keys_than_one_query_can_bind(tmp_path):
-    keys = [replace(KEY, arch_id=f"a{i}") for i in range(1200)]
+    keys = [replace(KEY, arch_key=f"a{i}") for i in range(1200)]
     with ScoreStore.open(tmp_path) as store:
-        store.put_many((key, ProxyResult(float(i)), 0.0) for i, key in enumerate(keys) if i % 3)
+        store.put_many((key, ARCH, ProxyResult(float(i)), 0.0) for i, key in enumerate(keys) if i % 3)
         found = store.get_many(keys)
     assert len(found) == 800
     assert all(found[key].value == i for i, key in enumerate(keys) if i % 3)
@@ -119,8 +150,8 @@ def test_get_many_answers_more_keys_than_one_query_can_bind(tmp_path):
 def _write_rows(cache: str, writer: int, count: int) -> None:
     with ScoreStore.open(cache) as store:
         for i in range(count):
-            store.put(replace(KEY, arch_id=f"w{writer}-{i}"), ProxyResult(float(i)), 0.0)
-            store.put(KEY, ProxyResult(float(writer)), 0.0)  # every writer also rewrites one shared row
+            store.put(replace(KEY, arch_key=f"w{writer}-{i}"), ARCH, ProxyResult(float(i)), 0.0)
+            store.put(KEY, ARCH, ProxyResult(float(writer)), 0.0)  # every writer also rewrites one shared row
 
 
 def test_concurrent_writers_lose_no_rows(tmp_path):
@@ -134,7 +165,7 @@ def test_concurrent_writers_lose_no_rows(tmp_path):
     assert [p.exitcode for p in writers] == [0, 0, 0]
     with ScoreStore.open(tmp_path) as store:
         assert len(store) == 3 * 150 + 1
-        rows = store.get_many([replace(KEY, arch_id=f"w{w}-{i}") for w in range(3) for i in range(150)])
+        rows = store.get_many([replace(KEY, arch_key=f"w{w}-{i}") for w in range(3) for i in range(150)])
         assert len(rows) == 450
         assert store.get(KEY).value in (0.0, 1.0, 2.0)
 
@@ -142,18 +173,19 @@ def test_concurrent_writers_lose_no_rows(tmp_path):
 def test_export_csv_writes_the_filtered_rows(tmp_path):
     out = tmp_path / "scores.csv"
     with ScoreStore.open(tmp_path) as store:
-        store.put(KEY, ProxyResult(3.0), 0.5)
-        store.put(replace(KEY, arch_id="arch-b"), ProxyResult.nan("overflow"), 0.25)
-        store.put(replace(KEY, proxy="snip"), ProxyResult(4.0), 0.125)
+        store.put(KEY, ARCH, ProxyResult(3.0), 0.5)
+        store.put(replace(KEY, arch_key="arch-b"), ARCH, ProxyResult.nan("overflow"), 0.25)
+        store.put(replace(KEY, proxy="snip"), ARCH, ProxyResult(4.0), 0.125)
         assert store.export_csv(out, proxy="synflow") == 2
         with open(out, newline="") as handle:
             rows = list(csv.DictReader(handle))
-        assert [(r["arch_id"], r["proxy"], r["value"], r["reason"], r["seconds"]) for r in rows] == [
+        assert [(r["arch_key"], r["proxy"], r["value"], r["reason"], r["seconds"]) for r in rows] == [
             ("arch-a", "synflow", "3.0", "", "0.5"),
             ("arch-b", "synflow", "nan", "overflow", "0.25"),
         ]
-        key_columns = ["space", "arch_id", "proxy", "settings", "batch", "precision", "seed"]
-        assert list(rows[0]) == key_columns + ["value", "reason", "seconds", "written"]
+        key_columns = ["space", "arch_key", "proxy", "version", "settings", "batch", "precision", "seed"]
+        assert list(rows[0]) == key_columns + ["arch", "value", "reason", "seconds", "written"]
+        assert {r["arch"] for r in rows} == {ARCH}
         assert store.export_csv(out) == 3
         with pytest.raises(NasError, match="cannot filter scores by 'colour'"):
             store.export_csv(tmp_path / "never.csv", colour="red")
@@ -165,7 +197,7 @@ def test_an_interrupted_run_keeps_its_scores_and_a_rerun_computes_only_the_rest(
     batch = load_batch("cifar10", data="normal", size=4, seed=0)
     rng = random.Random(11)
     archs = [space.sample(rng) for _ in range(10)]
-    unique = len({space.canonical_id(a) for a in archs})
+    unique = len({space.format(a) for a in archs})  # WeightSum is keyed on the exact architecture
     with Scorer(space, "cifar10", batch) as fresh:
         expected = fresh.values(archs, WeightSum())
 
@@ -178,7 +210,7 @@ def test_an_interrupted_run_keeps_its_scores_and_a_rerun_computes_only_the_rest(
         values = resumed.values(archs, WeightSum())
         stats = resumed.last_stats
     assert (stats.from_store, stats.computed, stats.unique) == (4, unique - 4, unique)
-    np.testing.assert_array_equal(values, expected)
+    np.testing.assert_array_equal(values, expected)  # exact: stored values are the values written, recomputed ones the same code, seed and thread count
 
 
 @pytest.mark.slow

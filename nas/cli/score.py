@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         + [results[name][i].reason or "" for name in proxies]
         for i, arch in enumerate(archs)
     ]
-    header = ["arch", "arch_id", *proxies, *(f"{name}_reason" for name in proxies)]
+    header = ["arch", "canonical_id", *proxies, *(f"{name}_reason" for name in proxies)]
     if args.out:
         try:
             with open(args.out, "w", newline="") as handle:
@@ -86,8 +86,15 @@ def export(args: argparse.Namespace) -> int:
     """``nas score --export FILE [--space S] [--proxy P]``: the store's rows as CSV."""
     from nas.store import ScoreStore
 
+    from nas.proxies import PROXIES
+    from nas.spaces import SPACES
+
     if args.proxy and "," in args.proxy:
         raise NasError("--export filters by one --proxy at a time")
+    if args.proxy:
+        PROXIES.get(args.proxy)  # an unknown name is an error, not an empty export
+    if args.space:
+        SPACES.get(args.space)
     filters = {"space": args.space, "proxy": args.proxy}
     with ScoreStore.open(args.cache_dir) as store:
         count = store.export_csv(args.export, **{k: v for k, v in filters.items() if v})
@@ -160,7 +167,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Score architectures with zero-cost proxies. Scores come from the score store when it has "
             "them; the rest are computed and stored as they arrive, so an interrupted run (Ctrl-C) keeps "
             "its work and a rerun continues. Prints a summary per proxy on stderr and the scores as CSV "
-            "(arch, arch_id, one column per proxy, one reason column per proxy) on stdout or into --out."
+            "(arch, canonical_id, one column per proxy, one reason column per proxy) on stdout or into --out."
         ),
     )
     parser.add_argument("--space", help="search space (default: nb201; with --export: every space)")
