@@ -16,10 +16,27 @@ space's benchmark table and computes the metrics of :mod:`nas.metrics` for each 
 **Batches.** Each proxy is scored on one batch of the dataset's training split (or synthetic
 input, see :func:`nas.data.load_batch`), by default of the size its paper used (:data:`DEFAULT_BATCH_SIZES`); a single ``batch_size`` or per-proxy
 ``batch_sizes`` override it. Proxies of equal batch size share one batch.
+
+**Fair sets.** A proxy that cannot score an architecture (NaN) is not better for it: a
+correlation over the architectures a proxy could score is not comparable with one over all of
+them. Every column is therefore measured on three sets of architectures (:data:`SETS`): its
+``own`` scored set, the ``common`` set that every column scored, and ``nan_worst``, every
+architecture with the missing scores ranked below all others (what a search using the proxy
+sees). ``coverage`` is the share of architectures a column scored.
+
+**Uncertainty.** Spearman's rho and Kendall's tau carry seeded 95% bootstrap intervals
+(:mod:`nas.bootstrap`, 1,000 draws by default), and every pair of columns gets a paired
+bootstrap interval for its difference on the common set. ``seeds`` repeats the scoring with
+other initialisation and batch seeds and reports the spread of the correlations.
+
+**Baselines.** ``params`` and ``flops`` are always compared, asked for or not: a proxy that does
+not beat the parameter count adds little.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import random
 import re
 from dataclasses import dataclass, field
@@ -28,7 +45,9 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import stats
 
+from nas import bootstrap
 from nas.benchmarks import open_table
+from nas.bootstrap import Interval
 from nas.data import load_batch
 from nas.errors import NasError
 from nas.metrics import ProxyMetrics, evaluate
@@ -56,6 +75,10 @@ DEFAULT_BATCH_SIZES: dict[str, int] = {
 FALLBACK_BATCH_SIZE = 64
 #: the proxy whose scores colour the scatter plots (parameter count)
 PARAMS_PROXY = "params"
+#: baselines compared whether asked for or not
+BASELINES: tuple[str, ...] = ("params", "flops")
+#: the sets of architectures every column is measured on (see the module docstring)
+SETS: tuple[str, ...] = ("own", "common", "nan_worst")
 
 _VOTE = re.compile(r"vote(?:\((?P<members>[^()]*)\))?")
 
@@ -194,11 +217,44 @@ class CompareConfig:
     progress: bool = False
     data_dir: str | None = None
     cache_dir: str | None = None
+    #: initialisation and batch seeds; the first gives the scores, the metrics and the intervals,
+    #: all of them the spread over seeds
+    seeds: tuple[int, ...] = (0,)
+    #: bootstrap draws per interval (0: no intervals)
+    resamples: int = bootstrap.RESAMPLES
+    #: seed of the bootstrap draws
+    bootstrap_seed: int = 0
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How one column's scores agree with trained accuracy on one set of architectures."""
+
+    #: every metric of :mod:`nas.metrics` on the set
+    metrics: ProxyMetrics
+    #: Spearman's rho with its bootstrap interval
+    spearman: Interval
+    #: Kendall's tau-b with its bootstrap interval
+    kendall: Interval
+
+
+@dataclass(frozen=True)
+class SeedRun:
+    """The correlations of one initialisation and batch seed: ``spearman[set][column]``, ``kendall[set][column]``."""
+
+    seed: int
+    spearman: dict[str, dict[str, float]]
+    kendall: dict[str, dict[str, float]]
 
 
 @dataclass
 class Comparison:
-    """The outcome of :func:`compare`: per-architecture scores and per-column metrics."""
+    """The outcome of :func:`compare`: per-architecture scores and per-column metrics.
+
+    ``agreement[set][column]`` holds the metrics and intervals of each column on each of
+    :data:`SETS`; ``differences[(a, b)]`` the paired bootstrap intervals of ``a``'s minus
+    ``b``'s Spearman and Kendall on the common set; ``seed_runs`` one entry per seed.
+    """
 
     config: CompareConfig
     #: the architectures compared, in the space's string format and index order
@@ -209,7 +265,6 @@ class Comparison:
     scores: dict[str, np.ndarray]
     #: direction per column
     higher_is_better: dict[str, bool]
-    metrics: dict[str, ProxyMetrics]
     #: mean stored computation time per scored architecture (votes: sum over members)
     seconds_per_arch: dict[str, float]
     #: batch size per proxy (vote columns: none)
@@ -220,6 +275,31 @@ class Comparison:
     selection: str
     #: the input the proxies saw, e.g. "real cifar10 training images (cifar10:real:train:n64:seed0:...)"
     inputs: list[str]
+    #: architectures with a known trained accuracy (the denominator of coverage)
+    asked: int
+    #: architectures (with known accuracy) each column scored
+    scored: dict[str, int]
+    #: which architectures every column scored (aligned with ``archs``)
+    common: np.ndarray
+    agreement: dict[str, dict[str, Agreement]]
+    #: (a, b) -> (Spearman difference, Kendall difference), a minus b, on the common set
+    differences: dict[tuple[str, str], tuple[Interval, Interval]]
+    seed_runs: list[SeedRun]
+
+    @property
+    def metrics(self) -> dict[str, ProxyMetrics]:
+        """Each column's metrics on its own scored set."""
+        return {name: a.metrics for name, a in self.agreement["own"].items()}
+
+    def coverage(self, column: str) -> float:
+        """The share of the architectures (with known accuracy) that ``column`` scored."""
+        return self.scored[column] / self.asked if self.asked else math.nan
+
+    def spread(self, statistic: str, set_name: str, column: str) -> tuple[float, float]:
+        """Mean and sample standard deviation of a correlation over the seeds (sd NaN for one seed)."""
+        values = np.array([getattr(run, statistic)[set_name][column] for run in self.seed_runs])
+        sd = float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+        return float(np.mean(values)), sd
 
 
 def batch_size_for(proxy: str, config: CompareConfig) -> int:
@@ -251,12 +331,14 @@ def select_architectures(space: SearchSpace, sample: int | None, seed: int) -> t
 
 def compare(config: CompareConfig) -> Comparison:
     """Score the selected architectures with every column's proxies and compute the metrics."""
+    _check_seeds(config)
     space = create_space(config.space)
     spec = space.dataset_spec(config.dataset)
     table = open_table(space.name, config.data_dir)
     table.check(spec.name, config.metric)
 
-    proxy_names = _proxies_to_score(config.columns)
+    columns = list(config.columns) + [Column(b) for b in BASELINES if b not in {c.name for c in config.columns}]
+    proxy_names = _proxies_to_score(columns)
     unused = sorted((set(config.settings) | set(config.batch_sizes)) - set(proxy_names))
     if unused:
         raise NasError(f"proxy {unused[0]!r} has settings or a batch size but is not compared")
@@ -266,39 +348,140 @@ def compare(config: CompareConfig) -> Comparison:
     names = [space.format(arch) for arch in archs]
     accuracies = np.array([table.lookup(name, spec.name, config.metric) for name in names], dtype=np.float64)
 
+    runs = []
     store = ScoreStore.open(config.cache_dir)
     try:
-        raw, seconds, batch_sizes, inputs = _score_all(space, spec.name, archs, proxies, config, store)
+        for seed in config.seeds:
+            raw, seconds, batch_sizes, inputs = _score_all(space, spec.name, archs, proxies, config, store, seed)
+            runs.append((raw, seconds, batch_sizes, inputs))
     finally:
         store.close()
 
-    scores: dict[str, np.ndarray] = {}
-    directions: dict[str, bool] = {}
-    per_arch: dict[str, float] = {}
-    for column in config.columns:
-        if column.is_vote:
-            scores[column.name] = vote(
-                {m: raw[m] for m in column.members}, {m: proxies[m].higher_is_better for m in column.members}
+    directions = {c.name: True if c.is_vote else proxies[c.name].higher_is_better for c in columns}
+    seed_runs: list[SeedRun] = []
+    first: tuple[dict[str, np.ndarray], dict[str, dict[str, Agreement]], dict, np.ndarray] | None = None
+    for seed, (raw, _, _, _) in zip(config.seeds, runs):
+        scores = _column_scores(columns, raw, proxies)
+        resamples = config.resamples if first is None else 0  # intervals for the reported seed only
+        agreement, differences, common = agreements(scores, accuracies, directions, resamples, config.bootstrap_seed)
+        seed_runs.append(
+            SeedRun(
+                seed,
+                {k: {n: a.spearman.value for n, a in v.items()} for k, v in agreement.items()},
+                {k: {n: a.kendall.value for n, a in v.items()} for k, v in agreement.items()},
             )
-            directions[column.name] = True
-            per_arch[column.name] = float(sum(seconds[m] for m in column.members))
-        else:
-            scores[column.name] = raw[column.name]
-            directions[column.name] = proxies[column.name].higher_is_better
-            per_arch[column.name] = seconds[column.name]
+        )
+        if first is None:
+            first = (scores, agreement, differences, common)
+    assert first is not None
+    scores, agreement, differences, common = first
+    raw, seconds, batch_sizes, inputs = runs[0]
+    per_arch = {
+        c.name: float(sum(seconds[m] for m in c.members)) if c.is_vote else seconds[c.name] for c in columns
+    }
+    known = np.isfinite(accuracies)
     return Comparison(
         config=config,
         archs=names,
         accuracies=accuracies,
         scores=scores,
         higher_is_better=directions,
-        metrics={name: evaluate(scores[name], accuracies, directions[name]) for name in scores},
         seconds_per_arch=per_arch,
         batch_sizes={name: size for name, size in batch_sizes.items() if name in scores},
         params=raw[PARAMS_PROXY],
         selection=selection,
         inputs=inputs,
+        asked=int(np.count_nonzero(known)),
+        scored={name: int(np.count_nonzero(np.isfinite(values) & known)) for name, values in scores.items()},
+        common=common,
+        agreement=agreement,
+        differences=differences,
+        seed_runs=seed_runs,
     )
+
+
+def agreements(
+    scores: Mapping[str, np.ndarray],
+    accuracies: np.ndarray,
+    directions: Mapping[str, bool],
+    resamples: int = bootstrap.RESAMPLES,
+    seed: int = 0,
+) -> tuple[dict[str, dict[str, Agreement]], dict[tuple[str, str], tuple[Interval, Interval]], np.ndarray]:
+    """Each column's :class:`Agreement` on each of :data:`SETS`, the paired differences and the common set.
+
+    Architectures without a finite accuracy are in no set. ``resamples=0`` skips the bootstrap
+    (intervals are NaN, no differences).
+    """
+    known = np.isfinite(accuracies)
+    finite = {name: np.isfinite(values) & known for name, values in scores.items()}
+    common = np.logical_and.reduce([known, *finite.values()])
+    worst = {name: _nan_worst(values, directions[name]) for name, values in scores.items()}
+    plans = {
+        "own": lambda name: (scores[name], finite[name], directions[name]),
+        "common": lambda name: (scores[name], common, directions[name]),
+        "nan_worst": lambda name: (worst[name], known, True),
+    }
+    agreement: dict[str, dict[str, Agreement]] = {}
+    common_draws: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for set_name, plan in plans.items():
+        agreement[set_name] = {}
+        shared = bootstrap.draws(int(np.count_nonzero(common)), resamples, seed) if resamples else None
+        for name in scores:
+            values, mask, higher = plan(name)
+            x = values[mask] if higher else -values[mask]
+            y = accuracies[mask]
+            metrics = evaluate(x, y)
+            if resamples:
+                indices = shared if set_name == "common" else bootstrap.draws(len(x), resamples, seed)
+                assert indices is not None
+                rho, tau, rho_draws, tau_draws = bootstrap.correlation_intervals(x, y, indices)
+                if set_name == "common":
+                    common_draws[name] = (rho_draws, tau_draws)
+            else:
+                rho = Interval(metrics.spearman, math.nan, math.nan)
+                tau = Interval(metrics.kendall, math.nan, math.nan)
+            agreement[set_name][name] = Agreement(
+                dataclasses.replace(metrics, missing=int(np.count_nonzero(~np.isfinite(scores[name])))), rho, tau
+            )
+    differences: dict[tuple[str, str], tuple[Interval, Interval]] = {}
+    if resamples:
+        on_common = agreement["common"]
+        rho_diff = bootstrap.paired_differences(
+            {n: a.spearman.value for n, a in on_common.items()}, {n: d[0] for n, d in common_draws.items()}
+        )
+        tau_diff = bootstrap.paired_differences(
+            {n: a.kendall.value for n, a in on_common.items()}, {n: d[1] for n, d in common_draws.items()}
+        )
+        differences = {pair: (rho_diff[pair], tau_diff[pair]) for pair in rho_diff}
+    return agreement, differences, common
+
+
+def _nan_worst(values: np.ndarray, higher_is_better: bool) -> np.ndarray:
+    """Scores oriented higher-is-better, with every missing (non-finite) one tied below all others."""
+    oriented = values if higher_is_better else -values
+    finite = np.isfinite(oriented)
+    floor = oriented[finite].min() - 1.0 if finite.any() else 0.0
+    return np.where(finite, oriented, floor)
+
+
+def _column_scores(
+    columns: Sequence[Column], raw: Mapping[str, np.ndarray], proxies: Mapping[str, Proxy]
+) -> dict[str, np.ndarray]:
+    """Each column's scores: a proxy's raw scores, or the vote over its members."""
+    return {
+        c.name: vote({m: raw[m] for m in c.members}, {m: proxies[m].higher_is_better for m in c.members})
+        if c.is_vote
+        else raw[c.name]
+        for c in columns
+    }
+
+
+def _check_seeds(config: CompareConfig) -> None:
+    seeds = config.seeds
+    if not seeds or len(set(seeds)) != len(seeds) or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
+        raise NasError(f"seeds must be distinct integers, at least one, got {seeds!r}")
+    if isinstance(config.resamples, bool) or not isinstance(config.resamples, int) or config.resamples < 0:
+        raise NasError(f"the number of bootstrap resamples must be 0 or more, got {config.resamples!r}")
 
 
 def _proxies_to_score(columns: Sequence[Column]) -> list[str]:
@@ -320,8 +503,12 @@ def _score_all(
     proxies: Mapping[str, Proxy],
     config: CompareConfig,
     store: ScoreStore,
+    seed: int,
 ) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, int], list[str]]:
-    """Scores and seconds per architecture of every proxy, one batch (and scorer) per batch size."""
+    """Scores and seconds per architecture of every proxy, one batch (and scorer) per batch size.
+
+    ``seed`` seeds both the batch drawn and the models' initialisation.
+    """
     sizes = {name: batch_size_for(name, config) for name in proxies}
     groups: dict[int, list[str]] = {}
     for name, size in sizes.items():
@@ -330,7 +517,7 @@ def _score_all(
     seconds: dict[str, float] = {}
     inputs: list[str] = []
     for size, names in groups.items():
-        batch = load_batch(dataset, data=config.data, size=size, data_dir=config.data_dir)
+        batch = load_batch(dataset, data=config.data, size=size, seed=seed, data_dir=config.data_dir)
         inputs.append(f"{', '.join(names)}: {batch.kind} input, batch of {len(batch)} ({batch.identity})")
         with Scorer(
             space,
@@ -341,6 +528,7 @@ def _score_all(
             workers=config.workers,
             progress=config.progress,
             ray_address=config.ray_address,
+            seed=seed,
         ) as scorer:
             for name in names:
                 scores[name] = scorer.values(archs, proxies[name])

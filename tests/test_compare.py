@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 import pytest
 
 from nas import metrics
@@ -99,52 +100,77 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    return float(stats.spearmanr(x, y).statistic)
+
+
 @pytest.mark.slow
 def test_compare_end_to_end(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """epsilon at a batch of 8 leaves NaNs: own, common and NaN-worst sets must differ as defined."""
     from nas.benchmarks import open_table
     from nas.proxies import PROXIES
 
     report = tmp_path / "report"
     status = main(
-        ["compare", "--space", "nb201", "--dataset", "cifar10", "--proxies", "params,flops,synflow,vote",
-         "--sample", "12", "--seed", "3", "--batch-size", "8", "--set", "synflow.precision=float32",
-         "--report", str(report)]
+        ["compare", "--space", "nb201", "--dataset", "cifar10", "--proxies", "epsilon,synflow,vote",
+         "--sample", "16", "--seed", "3", "--batch-size", "8", "--set", "synflow.precision=float32",
+         "--seeds", "0,1", "--bootstrap", "200", "--report", str(report)]
     )  # fmt: skip
     assert status == 0
     printed = capsys.readouterr().out
-    assert printed.startswith("| proxy |") and len(printed.strip().splitlines()) == 2 + 4
+    names = ["epsilon", "synflow", "vote", "params", "flops"]  # the baselines are added unasked
+    assert printed.startswith("| proxy |") and len(printed.strip().splitlines()) == 2 + len(names)
 
     rows = _read_csv(report / "scores.csv")
-    assert len(rows) == 12 and len({row["arch"] for row in rows}) == 12
+    assert len(rows) == 16 and len({row["arch"] for row in rows}) == 16
     table = open_table("nb201", data_dir)
     accuracies = np.array([float(row["test_acc"]) for row in rows])
     assert accuracies.tolist() == [table.lookup(row["arch"], "cifar10", "test_acc") for row in rows]
-    columns = {name: np.array([float(row[name]) for row in rows]) for name in ("params", "flops", "synflow", "vote")}
-    assert columns["params"].tolist() == [float(row["params"]) for row in rows]
-    directions = {name: PROXIES.get(name).higher_is_better for name in ("params", "flops", "synflow")}
-    assert columns["vote"] == pytest.approx(vote({k: columns[k] for k in directions}, directions), nan_ok=True)
+    columns = {name: np.array([float(row[name]) for row in rows]) for name in names}
+    directions = {name: PROXIES.get(name).higher_is_better for name in names if name != "vote"}
+    members = {k: columns[k] for k in ("epsilon", "synflow")}
+    assert columns["vote"] == pytest.approx(vote(members, directions), nan_ok=True)
+    nans = np.isnan(columns["epsilon"])
+    assert 0 < nans.sum() < 16, "the test needs epsilon NaNs at a batch of 8"
+    common = ~np.any([np.isnan(v) for v in columns.values()], axis=0)
 
     summary = {row["proxy"]: row for row in _read_csv(report / "comparison.csv")}
-    assert list(summary) == ["params", "flops", "synflow", "vote"]
+    assert list(summary) == names
     for name, scores in columns.items():
-        expected = metrics.evaluate(scores, accuracies, directions.get(name, True))
         row = summary[name]
-        assert int(row["pairs"]) == expected.pairs and int(row["nans"]) == expected.missing
-        for field, value in (
-            ("spearman", expected.spearman),
-            ("kendall", expected.kendall),
-            ("top10_spearman", expected.top10_spearman),
-            ("top10_kendall", expected.top10_kendall),
-            ("top10_in_top10_percent", expected.top10_in_top10),
-            ("top64_in_top5", expected.top64_in_top5),
-        ):
-            assert float(row[field]) == pytest.approx(value, nan_ok=True), (name, field)
-    assert float(summary["params"]["seconds_per_arch"]) >= 0
+        finite = ~np.isnan(scores)
+        assert int(row["asked"]) == 16 and int(row["scored"]) == finite.sum() == int(row["own_pairs"])
+        assert float(row["coverage"]) == pytest.approx(finite.sum() / 16)
+        expected = metrics.evaluate(scores, accuracies, directions.get(name, True))
+        assert float(row["own_spearman"]) == pytest.approx(expected.spearman)
+        assert float(row["own_top64_in_top5"]) == pytest.approx(expected.top64_in_top5)
+        on_common = metrics.evaluate(scores[common], accuracies[common], directions.get(name, True))
+        assert int(row["common_pairs"]) == common.sum()
+        for field in ("spearman", "kendall", "top10_spearman", "top10_in_top10_percent"):
+            value = getattr(on_common, {"top10_in_top10_percent": "top10_in_top10"}.get(field, field))
+            assert float(row[f"common_{field}"]) == pytest.approx(value, nan_ok=True), (name, field)
+        oriented = scores if directions.get(name, True) else -scores
+        worst = np.where(finite, oriented, np.nanmin(oriented) - 1)  # every NaN tied below every score
+        assert float(row["nan_worst_spearman"]) == pytest.approx(_spearman(worst, accuracies))
+        low, high = float(row["own_spearman_low"]), float(row["own_spearman_high"])
+        assert -1 <= low <= high <= 1
+        seeds = [float(row["own_spearman_mean"]), float(row["own_spearman_sd"])]
+        assert all(np.isfinite(seeds)) and seeds[1] >= 0
+    # the baselines do not depend on the seed
+    assert float(summary["params"]["own_spearman_sd"]) == 0.0
     assert summary["synflow"]["batch_size"] == "8" and summary["vote"]["batch_size"] == ""
 
+    differences = _read_csv(report / "differences.csv")
+    assert len(differences) == len(names) * (len(names) - 1)
+    pair = next(r for r in differences if (r["a"], r["b"]) == ("synflow", "epsilon"))
+    expected = float(summary["synflow"]["common_spearman"]) - float(summary["epsilon"]["common_spearman"])
+    assert float(pair["spearman_difference"]) == pytest.approx(expected)
+    assert float(pair["spearman_low"]) <= float(pair["spearman_high"])
+
     text = (report / "comparison.md").read_text()
-    assert printed.strip() in text and "--proxies params,flops,synflow,vote" in text and "seed 3" in text
-    for name in ("params", "flops", "synflow", "vote"):
+    assert printed.strip() in text and "--proxies epsilon,synflow,vote" in text and "seed 3" in text
+    assert f"Common set: {common.sum()} architectures" in text and "Spread over initialisation and batch seeds 0, 1" in text
+    for name in names:
         png = (report / f"scatter_{name}.png").read_bytes()
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
 
@@ -155,6 +181,9 @@ def test_compare_end_to_end(tmp_path: Path, data_dir: Path, capsys: pytest.Captu
         (["--proxies", "synflw", "--sample", "5"], "unknown proxy 'synflw'"),
         (["--proxies", "params", "--sample", "20000"], "15625"),
         (["--proxies", "params", "--sample", "5", "--metric", "test_accuracy"], "no metric 'test_accuracy'"),
+        (["--proxies", "params", "--sample", "5", "--seeds", "0,x"], "--seeds expects comma-separated integers"),
+        (["--proxies", "params", "--sample", "5", "--seeds", "1,1"], "--seeds lists a seed twice"),
+        (["--proxies", "params", "--sample", "5", "--bootstrap", "-1"], "bootstrap resamples must be 0 or more"),
     ],
 )
 def test_bad_input_is_one_line_and_status_2(

@@ -32,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
         progress=show_progress(args),
         data_dir=args.data_dir,
         cache_dir=args.cache_dir,
+        seeds=parse_seeds(args.seeds),
+        resamples=args.bootstrap,
     )
     comparison = compare(config)
     report = args.report or f"reports/compare-{config.space}-{config.dataset}"
@@ -41,11 +43,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``--seeds 0,1,2`` as a tuple of distinct integers."""
+    from nas.errors import NasError
+
+    try:
+        seeds = tuple(int(item) for item in text.split(","))
+    except ValueError:
+        raise NasError(f"--seeds expects comma-separated integers such as 0,1,2, got {text!r}") from None
+    if len(set(seeds)) != len(seeds):
+        raise NasError(f"--seeds lists a seed twice: {text!r}")
+    return seeds
+
+
 def command_line(args: argparse.Namespace) -> str:
     """The command that reproduces ``args``, with every default written out."""
     words = ["nas", "compare", "--space", args.space, "--dataset", args.dataset, "--proxies", args.proxies]
     words += ["--all"] if args.all else ["--sample", str(args.sample), "--seed", str(args.seed)]
-    words += ["--metric", args.metric, "--data", args.data, "--executor", args.executor]
+    words += ["--metric", args.metric, "--data", args.data, "--seeds", args.seeds, "--bootstrap", str(args.bootstrap)]
+    words += ["--executor", args.executor]
     for item in args.batch_size or []:
         words += ["--batch-size", item]
     for item in args.set or []:
@@ -65,9 +81,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Score architectures of a benchmark space with zero-cost proxies (through the score store, "
             "so re-runs only compute what is missing) and compare the scores with trained accuracy: "
-            "Spearman rho, Kendall tau, both within the top-10%, top-10%/top-10% overlap, top-64 in "
-            "top-5%, NaN count and seconds per architecture. Writes comparison.md, comparison.csv, "
-            "scores.csv and scatter plots into --report DIR and prints the table."
+            "coverage, Spearman rho and Kendall tau on each proxy's own scored set, on the set every proxy "
+            "scored and with NaN ranked worst, with 95%% bootstrap intervals; paired bootstrap differences "
+            "between proxies; the paper's top-10%% and top-64 columns on the common set; params and flops "
+            "always as baselines. Writes comparison.md, comparison.csv, differences.csv, scores.csv and "
+            "scatter plots into --report DIR and prints the main table."
         ),
     )
     parser.add_argument("--space", default="nb201", help="search space (default: nb201)")
@@ -94,6 +112,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--data", default="real", help="input: real, or a synthetic kind of nas.data (grey, normal, ...; default: real)"
     )
     parser.add_argument("--set", action="append", metavar="PROXY.KEY=VALUE", help="a proxy setting; repeatable")
+    parser.add_argument(
+        "--seeds",
+        default="0",
+        metavar="S[,S...]",
+        help="initialisation and batch seeds (default: 0); with several, the report adds the mean and "
+        "spread of each correlation over them (the tables use the first)",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="bootstrap draws for the 95%% intervals and paired differences (default: 1000; 0: none)",
+    )
     add_executor_options(parser)
     parser.add_argument("--report", metavar="DIR", help="report directory (default: reports/compare-SPACE-DATASET)")
     add_common_options(parser)

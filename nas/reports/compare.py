@@ -2,8 +2,11 @@
 
 :func:`write_report` fills a directory with
 
-* ``comparison.md``: the metrics table, the command line, the architectures and input used, the date;
+* ``comparison.md``: the tables (coverage and correlations on the own, common and NaN-worst
+  sets with 95% bootstrap intervals; the paper's columns on the common set; paired differences;
+  the spread over seeds), the command line, the architectures and input used, the date;
 * ``comparison.csv``: the same metrics at full precision, one row per column;
+* ``differences.csv``: every ordered pair's paired difference in Spearman and Kendall on the common set;
 * ``scores.csv``: every architecture's trained accuracy, parameter count and scores;
 * ``scatter_<column>.png``: score against trained accuracy, coloured by parameter count.
 
@@ -26,7 +29,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 from matplotlib import colormaps
 
-from nas.compare import Comparison
+from nas.bootstrap import Interval
+from nas.compare import SETS, Comparison
 from nas.datasets import dataset_spec
 from nas.errors import NasError
 
@@ -34,51 +38,92 @@ from nas.errors import NasError
 LOG_SCALE_RATIO = 100.0
 _MAX_TICKS = 8
 
-_HEADER = (
-    "proxy",
-    "batch",
-    "Spearman ρ",
-    "Kendall τ",
-    "top-10% ρ",
-    "top-10% τ",
-    "top-10%/top-10% (%)",
-    "top-64 in top-5%",
-    "NaNs",
-    "s/arch",
-)
-_CSV_HEADER = (
-    "proxy",
-    "higher_is_better",
-    "batch_size",
+_SET_TITLES = {"own": "own", "common": "common", "nan_worst": "NaN worst"}
+_PAPER_HEADER = ("proxy", "top-10% ρ", "top-10% τ", "top-10%/top-10% (%)", "top-64 in top-5%")
+_METRIC_FIELDS = (
     "pairs",
-    "nans",
     "spearman",
+    "spearman_low",
+    "spearman_high",
     "kendall",
+    "kendall_low",
+    "kendall_high",
     "top10_spearman",
     "top10_kendall",
     "top10_in_top10_percent",
     "top64_in_top5",
-    "seconds_per_arch",
+)
+
+#: what the columns of the report mean, for comparison.md and the README
+COLUMNS_EXPLAINED = (
+    "Coverage is the share of the architectures a proxy could score (the rest are NaN). Each "
+    "correlation is given on three sets: *own*, the architectures that proxy scored; *common*, "
+    "the architectures every compared proxy scored (the only like-for-like comparison); and "
+    "*NaN worst*, every architecture with the proxy's missing scores ranked below all others "
+    "(what a search using the proxy sees). Brackets are seeded 95% bootstrap intervals."
 )
 
 
 def markdown_table(comparison: Comparison) -> str:
-    """The metrics of every column as a Markdown table (correlations read "higher is better")."""
-    lines = ["| " + " | ".join(_HEADER) + " |", "|" + "|".join(["---"] + ["---:"] * (len(_HEADER) - 1)) + "|"]
-    for name, result in comparison.metrics.items():
+    """The main table: coverage and Spearman/Kendall on the three sets, with 95% intervals."""
+    header = ["proxy", "batch", "coverage"]
+    for statistic in ("ρ", "τ"):
+        header += [f"{statistic} {_SET_TITLES[s]}" for s in SETS]
+    header.append("s/arch")
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    for name in comparison.scores:
         batch = comparison.batch_sizes.get(name)
+        cells = [name, "-" if batch is None else str(batch), _coverage(comparison, name)]
+        for statistic in ("spearman", "kendall"):
+            cells += [_interval(getattr(comparison.agreement[s][name], statistic)) for s in SETS]
+        cells.append(_seconds(comparison.seconds_per_arch[name]))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def paper_table(comparison: Comparison) -> str:
+    """The epsilon paper's columns (top-10% correlations and overlaps) on the common set."""
+    lines = ["| " + " | ".join(_PAPER_HEADER) + " |", "|" + "|".join(["---"] + ["---:"] * 4) + "|"]
+    for name, agreement in comparison.agreement["common"].items():
+        result = agreement.metrics
         cells = (
             name,
-            "-" if batch is None else str(batch),
-            _number(result.spearman, 3),
-            _number(result.kendall, 3),
             _number(result.top10_spearman, 3),
             _number(result.top10_kendall, 3),
             _number(result.top10_in_top10, 1),
             _number(result.top64_in_top5, 1 if result.top64_in_top5 % 1 else 0),
-            str(result.missing),
-            _seconds(comparison.seconds_per_arch[name]),
         )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def differences_table(comparison: Comparison) -> str:
+    """Row minus column Spearman rho on the common set, with paired 95% intervals; bold where it excludes 0."""
+    names = list(comparison.scores)
+    lines = ["| A \\ B | " + " | ".join(names) + " |", "|" + "|".join(["---"] + ["---:"] * len(names)) + "|"]
+    for a in names:
+        cells = [a]
+        for b in names:
+            if a == b:
+                cells.append("")
+                continue
+            difference = comparison.differences[(a, b)][0]
+            text = f"{difference.value:+.3f} [{_signed(difference.low)}, {_signed(difference.high)}]"
+            cells.append(f"**{text}**" if difference.excludes_zero else text)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def seeds_table(comparison: Comparison) -> str:
+    """Mean ± standard deviation of Spearman's rho over the seeds, on each set."""
+    header = ["proxy", *(f"ρ {_SET_TITLES[s]}" for s in SETS), *(f"τ {_SET_TITLES[s]}" for s in SETS)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    for name in comparison.scores:
+        cells = [name]
+        for statistic in ("spearman", "kendall"):
+            for set_name in SETS:
+                mean, sd = comparison.spread(statistic, set_name, name)
+                cells.append(f"{_number(mean, 3)} ± {_number(sd, 3)}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -91,6 +136,7 @@ def write_report(comparison: Comparison, directory: str | Path, command: str) ->
         written = [
             _write_markdown(comparison, out / "comparison.md", command),
             _write_metrics_csv(comparison, out / "comparison.csv"),
+            _write_differences_csv(comparison, out / "differences.csv"),
             _write_scores_csv(comparison, out / "scores.csv"),
         ]
         for name in comparison.scores:
@@ -109,53 +155,106 @@ def _write_markdown(comparison: Comparison, path: Path, command: str) -> Path:
     config = comparison.config
     spec = dataset_spec(config.dataset)
     votes = [f"`{name}` = average rank of {', '.join(members)}" for name, members in _votes(comparison)]
+    common = int(comparison.common.sum())
+    seeds = ", ".join(map(str, config.seeds))
     lines = [
         f"# Zero-cost proxies against trained accuracy: {config.space} / {spec.name}",
         "",
         f"- Command: `{command}`",
         f"- Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- Architectures: {comparison.selection}; trained accuracy: `{config.metric}` of the {config.space} benchmark table",
+        f"- Architectures: {comparison.selection}; trained accuracy: `{config.metric}` of the {config.space} "
+        f"benchmark table ({comparison.asked} with a known accuracy)",
+        f"- Common set: {common} architectures scored by every proxy",
         f"- Dataset: {spec.description}",
+        f"- Initialisation and batch seed: {config.seeds[0]}" + (f" (spread over seeds {seeds} below)" if len(config.seeds) > 1 else ""),
+        f"- Intervals: 95% percentile bootstrap, {config.resamples} draws, seed {config.bootstrap_seed}",
         "- Input of the proxies:",
         *[f"  - {line}" for line in comparison.inputs],
         *([f"- Votes: {'; '.join(votes)}"] if votes else []),
         "",
+        "## Rank correlation with trained accuracy",
+        "",
         markdown_table(comparison),
         "",
-        "Correlations are Spearman's rho and Kendall's tau-b with the trained accuracy, over all "
-        "architectures and within the top-10% by accuracy; lower-is-better proxies are negated first, "
-        "so higher is better throughout. top-10%/top-10%: percentage of the proxy's top-10% that are in "
-        "the top-10% by accuracy; top-64 in top-5%: how many of the proxy's 64 best are in the top-5% by "
-        "accuracy (expected values when ties straddle a boundary). NaN or infinite scores are left out "
-        "(NaNs: how many). s/arch: mean computation time per scored architecture from the score store "
-        "(votes: the sum over their members).",
+        COLUMNS_EXPLAINED + " Spearman's ρ and Kendall's τ-b; lower-is-better proxies are negated first, so "
+        "higher is better throughout. s/arch: mean computation time per scored architecture from the score "
+        "store (votes: the sum over their members). `params` and `flops` are always included as baselines.",
+        "",
+        f"## The paper's columns, on the common set ({common} architectures)",
+        "",
+        paper_table(comparison),
+        "",
+        "top-10% ρ/τ: correlations within the top-10% by accuracy; top-10%/top-10%: percentage of the "
+        "proxy's top-10% that are in the top-10% by accuracy; top-64 in top-5%: how many of the proxy's 64 "
+        "best are in the top-5% by accuracy (expected values when ties straddle a boundary).",
         "",
     ]
+    if comparison.differences:
+        lines += [
+            f"## Is A better than B? Spearman ρ of A minus B on the common set ({common} architectures)",
+            "",
+            differences_table(comparison),
+            "",
+            "Paired bootstrap: both proxies are re-ranked on the same draws. **Bold**: the 95% interval "
+            "excludes zero, so this sample supports the difference. Kendall differences are in differences.csv.",
+            "",
+        ]
+    if len(config.seeds) > 1:
+        lines += [
+            f"## Spread over initialisation and batch seeds {seeds}",
+            "",
+            seeds_table(comparison),
+            "",
+            "Mean ± sample standard deviation over the seeds of each correlation; each seed draws its own "
+            "batch and initialises the networks anew.",
+            "",
+        ]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
 
 
 def _write_metrics_csv(comparison: Comparison, path: Path) -> Path:
+    header = ["proxy", "higher_is_better", "batch_size", "asked", "scored", "coverage", "nans"]
+    header += [f"{s}_{field}" for s in SETS for field in _METRIC_FIELDS]
+    if len(comparison.seed_runs) > 1:
+        header += [f"{s}_{stat}_{kind}" for s in SETS for stat in ("spearman", "kendall") for kind in ("mean", "sd")]
+    header.append("seconds_per_arch")
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(_CSV_HEADER)
-        for name, result in comparison.metrics.items():
-            writer.writerow(
-                (
-                    name,
-                    comparison.higher_is_better[name],
-                    comparison.batch_sizes.get(name, ""),
-                    result.pairs,
-                    result.missing,
-                    result.spearman,
-                    result.kendall,
-                    result.top10_spearman,
-                    result.top10_kendall,
-                    result.top10_in_top10,
-                    result.top64_in_top5,
-                    comparison.seconds_per_arch[name],
-                )
-            )
+        writer.writerow(header)
+        for name in comparison.scores:
+            row: list[object] = [
+                name,
+                comparison.higher_is_better[name],
+                comparison.batch_sizes.get(name, ""),
+                comparison.asked,
+                comparison.scored[name],
+                comparison.coverage(name),
+                comparison.agreement["own"][name].metrics.missing,
+            ]
+            for set_name in SETS:
+                agreement = comparison.agreement[set_name][name]
+                m = agreement.metrics
+                row += [m.pairs, m.spearman, agreement.spearman.low, agreement.spearman.high, m.kendall]
+                row += [agreement.kendall.low, agreement.kendall.high, m.top10_spearman, m.top10_kendall]
+                row += [m.top10_in_top10, m.top64_in_top5]
+            if len(comparison.seed_runs) > 1:
+                for set_name in SETS:
+                    for statistic in ("spearman", "kendall"):
+                        row += list(comparison.spread(statistic, set_name, name))
+            row.append(comparison.seconds_per_arch[name])
+            writer.writerow(row)
+    return path
+
+
+def _write_differences_csv(comparison: Comparison, path: Path) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("a", "b", "set", "architectures", "spearman_difference", "spearman_low", "spearman_high",
+                         "kendall_difference", "kendall_low", "kendall_high"))
+        common = int(comparison.common.sum())
+        for (a, b), (rho, tau) in comparison.differences.items():
+            writer.writerow((a, b, "common", common, rho.value, rho.low, rho.high, tau.value, tau.low, tau.high))
     return path
 
 
@@ -193,7 +292,10 @@ def _write_scatter(comparison: Comparison, name: str, path: Path) -> Path:
     axes.set_xlabel(f"{name} score{direction}")
     axes.set_ylabel(f"{comparison.config.metric} ({comparison.config.dataset})")
     result = comparison.metrics[name]
-    axes.set_title(f"{name}: Spearman ρ = {_number(result.spearman, 3)} (n = {result.pairs})")
+    left_out = int(np.count_nonzero(~np.isfinite(scores) & np.isfinite(accuracies)))
+    axes.set_title(
+        f"{name}: Spearman ρ = {_number(result.spearman, 3)} (n = {result.pairs}; {left_out} NaN left out)"
+    )
     figure.savefig(path, dpi=100)
     return path
 
@@ -226,6 +328,22 @@ def _votes(comparison: Comparison) -> list[tuple[str, tuple[str, ...]]]:
 
 def _number(value: float, digits: int) -> str:
     return "nan" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _interval(interval: Interval) -> str:
+    if math.isnan(interval.value):
+        return "nan"
+    if math.isnan(interval.low):
+        return f"{interval.value:.3f}"
+    return f"{interval.value:.3f} [{interval.low:.2f}, {interval.high:.2f}]"
+
+
+def _signed(value: float) -> str:
+    return "nan" if math.isnan(value) else f"{value:+.2f}"
+
+
+def _coverage(comparison: Comparison, name: str) -> str:
+    return f"{100 * comparison.coverage(name):.1f}% ({comparison.scored[name]})"
 
 
 def _seconds(value: float) -> str:
