@@ -202,3 +202,23 @@ def test_initialisation_by_position_ignores_what_was_built_before() -> None:
     assert len(same) > 50
     for name in same:  # exact: the same generator state and the same initialiser give the same bits
         assert first.get_parameter(name).equal(shared[name]), name
+
+
+def test_nb101_live_id_is_the_pruned_cell_and_functions_fall_back_to_it() -> None:
+    from nas.spaces.nb101 import Nb101Cell
+
+    space = create_space("nb101")
+    ops = ("input", "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3", "conv3x3-bn-relu", "conv1x1-bn-relu", "output")
+    chain = [[0] * 7 for _ in range(7)]
+    chain[0][1] = chain[1][4] = chain[4][6] = 1
+    dangling = [row[:] for row in chain]
+    dangling[0][2] = dangling[2][3] = 1  # vertices 2 and 3 never reach the output: pruned away
+    a, b = (Nb101Cell(tuple(map(tuple, m)), ops) for m in (chain, dangling))
+    assert space.format(a) != space.format(b)
+    assert space.live_id(a) == space.live_id(b)  # the same pruned cell, hence the same built network
+    assert arch_key(space, a, "function") == ("live:" + space.live_id(a), a)  # no representative: live
+    cifar = dataset_spec("cifar10")
+    first, second = (initialise_by_position(space.build(arch, cifar), 0) for arch in (a, b))
+    assert [n for n, _ in first.named_parameters()] == [n for n, _ in second.named_parameters()]
+    for (name, p), (_, q) in zip(first.named_parameters(), second.named_parameters()):
+        assert p.equal(q), name  # exact: the same modules initialised from the same per-position seeds
