@@ -224,6 +224,8 @@ class CompareConfig:
     resamples: int = bootstrap.RESAMPLES
     #: seed of the bootstrap draws
     bootstrap_seed: int = 0
+    #: recompute stored scores that failed with an error
+    retry_failed: bool = False
 
 
 @dataclass(frozen=True)
@@ -529,6 +531,7 @@ def _score_all(
             progress=config.progress,
             ray_address=config.ray_address,
             seed=seed,
+            retry_failed=config.retry_failed,
         ) as scorer:
             for name in names:
                 scores[name] = scorer.values(archs, proxies[name])

@@ -40,8 +40,8 @@ def data_file(relative: str, explicit_dir: str | os.PathLike[str] | None = None)
     return path
 
 
-def cache_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """The cache directory, created if needed."""
+def cache_dir(explicit: str | os.PathLike[str] | None = None, create: bool = True) -> Path:
+    """The cache directory, created if needed (unless ``create`` is false: only where it would be)."""
     if explicit is not None:
         path = Path(explicit)
     elif os.environ.get("NAS_CACHE_DIR"):
@@ -49,6 +49,8 @@ def cache_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     else:
         base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         path = Path(base) / "nas"
+    if not create:
+        return path.resolve()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

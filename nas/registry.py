@@ -3,11 +3,17 @@
 Modelled on timm's ``@register_model``: a module registers its class with a decorator, and
 the rest of the code creates instances by name. Third-party packages can add entries through
 a Python entry point group (for proxies: ``nas.proxies``) without editing this repository.
+
+A plugin that fails to load (its import raises, or its class cannot be registered) does not
+break the registry: it is reported once per process as a one-line warning on stderr, the
+built-ins and the other plugins keep working, and only asking for the broken plugin by name
+is an error (a :class:`NasError` naming the plugin and its error).
 """
 
 from __future__ import annotations
 
 import difflib
+import sys
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Callable, Generic, Iterable, TypeVar
@@ -15,6 +21,9 @@ from typing import Callable, Generic, Iterable, TypeVar
 from nas.errors import NasError
 
 T = TypeVar("T")
+
+#: (group, entry point name, value) of the broken plugins already reported in this process
+_WARNED: set[tuple[str, str, str]] = set()
 
 
 class Registry(Generic[T]):
@@ -30,6 +39,7 @@ class Registry(Generic[T]):
         self._builtin_modules = tuple(builtin_modules)
         self._entry_point_group = entry_point_group
         self._entries: dict[str, type[T]] = {}
+        self._broken: dict[str, str] = {}  # entry point name -> why it failed, for plugins that failed to load
         self._loaded = False
 
     def register(self, name: str | type[T] | None = None) -> Callable[[type[T]], type[T]] | type[T]:
@@ -62,10 +72,20 @@ class Registry(Generic[T]):
             for ep in entry_points(group=self._entry_point_group):
                 try:
                     loaded = ep.load()
-                except Exception as exc:  # a broken plugin must not break the library
-                    raise NasError(f"{self.kind} plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
-                if isinstance(loaded, type) and ep.name not in self._entries:
-                    self.register(ep.name)(loaded)
+                    if isinstance(loaded, type) and ep.name not in self._entries:
+                        self.register(ep.name)(loaded)
+                except Exception as exc:  # a broken plugin must not break the built-ins or other plugins
+                    self._plugin_failed(ep.name, ep.value, exc)
+
+    def _plugin_failed(self, name: str, value: str, exc: BaseException) -> None:
+        """Remember why plugin ``name`` (entry point ``value``) failed, and warn once per process."""
+        error = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
+        message = f"{self.kind} plugin {name!r} ({value}) failed to load: {error}"
+        self._broken[name] = message
+        seen = (self._entry_point_group or self.kind, name, value)
+        if seen not in _WARNED:
+            _WARNED.add(seen)
+            sys.stderr.write(f"nas: warning: {message}; it is skipped\n")
 
     def names(self) -> list[str]:
         """All registered names, sorted."""
@@ -78,10 +98,13 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
+            if name in self._broken:
+                raise NasError(self._broken[name]) from None
             close = difflib.get_close_matches(name, self._entries, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
+            broken = f"; plugins that failed to load: {', '.join(sorted(self._broken))}" if self._broken else ""
             raise NasError(
-                f"unknown {self.kind} {name!r}{hint}; known: {', '.join(sorted(self._entries))}"
+                f"unknown {self.kind} {name!r}{hint}; known: {', '.join(sorted(self._entries))}{broken}"
             ) from None
 
     def create(self, name: str, **settings: object) -> T:

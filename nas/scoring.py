@@ -60,13 +60,26 @@ class ScoreStats:
         return self.seconds / self.unique if self.unique else math.nan
 
 
+#: exceptions that say nothing about the architecture (the run ran out of memory or time): their
+#: NaN is returned to the caller but never stored, so a rerun computes the score again
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (MemoryError, TimeoutError)
+
+
+@dataclass(frozen=True)
+class TransientFailure(ProxyResult):
+    """A NaN caused by the run rather than by the architecture (a dead worker, out of memory): never stored."""
+
+
 @dataclass(frozen=True)
 class ScoringJob:
     """What the workers share: the space, the dataset, the batch and the initialisation seed.
 
     Called with ``(arch_key, arch, proxy)``, it builds the model fresh, initialises it by
     position and returns the proxy's result and the seconds taken; an exception becomes a NaN
-    with reason ``"error: <ExcType>: <message>"``.
+    with reason ``"error: <ExcType>: <message>"`` (a :class:`TransientFailure` for
+    :data:`TRANSIENT_ERRORS`). Every call runs with one intra-op thread, wherever it runs (in
+    this process or in a worker), so a key always means the same value: different thread
+    counts split reductions differently and change the last bits of a score.
     """
 
     space: SearchSpace
@@ -77,14 +90,20 @@ class ScoringJob:
     def __call__(self, item: tuple[str, Architecture, Proxy]) -> tuple[ProxyResult, float]:
         _, arch, proxy = item
         start = time.perf_counter()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
         try:
             torch.default_generator.manual_seed(self.seed)  # models are built on the CPU
             model = initialise_by_position(self.space.build(arch, self.dataset), self.seed)
             model = proxy.prepare(model)
             context = ProxyContext(self.space.name, self.dataset.name, self.dataset.num_classes, self.seed)
             result = _checked(proxy, proxy.score(model, self.batch, context))
+        except TRANSIENT_ERRORS as exc:
+            result = TransientFailure(math.nan, failure_of(exc).reason)
         except Exception as exc:  # one architecture's failure is its NaN, not the run's end
             result = ProxyResult.nan(failure_of(exc).reason)
+        finally:
+            torch.set_num_threads(threads)
         return result, time.perf_counter() - start
 
 
@@ -105,6 +124,10 @@ class Scorer:
     :class:`~nas.executors.Executor`. ``progress`` shows a progress bar on stderr. ``seed`` seeds
     each model's initialisation. Close the scorer (or use it as a context manager) to stop the
     workers.
+
+    Failures of the run rather than of the architecture (a dead worker, out of memory) are
+    returned as NaN but never stored. ``retry_failed`` recomputes stored failures (NaNs whose
+    reason starts with ``"error:"``, i.e. exceptions), e.g. after fixing a proxy or the data.
     """
 
     def __init__(
@@ -118,6 +141,7 @@ class Scorer:
         progress: bool = False,
         ray_address: str | None = None,
         seed: int = 0,
+        retry_failed: bool = False,
     ):
         spec = space.dataset_spec(dataset)
         if batch.dataset != spec.name:
@@ -126,6 +150,7 @@ class Scorer:
         self.dataset = spec
         self.batch = batch
         self.seed = seed
+        self.retry_failed = retry_failed
         self.progress = progress
         self._own_store = store is None
         self.store = ScoreStore.in_memory() if store is None else store
@@ -159,6 +184,8 @@ class Scorer:
             todo.setdefault(key, computed)
         keys = {arch_id: self.key(arch_id, proxy) for arch_id in todo}
         stored = self.store.get_many(list(keys.values()))
+        if self.retry_failed:
+            stored = {key: row for key, row in stored.items() if not (row.reason or "").startswith("error:")}
         results = {arch_id: stored[key].result for arch_id, key in keys.items() if key in stored}
         seconds = sum(stored[key].seconds for key in keys.values() if key in stored)
         misses = [(arch_id, arch, proxy) for arch_id, arch in todo.items() if arch_id not in results]
@@ -166,9 +193,12 @@ class Scorer:
             bar = tqdm(total=len(misses), desc=proxy.name, unit="arch", file=sys.stderr, disable=not self.progress)
             with bar, closing(self._get_executor(len(misses)).map_unordered(self._job, misses)) as outcomes:
                 for (arch_id, arch, _), outcome in outcomes:
-                    result, took = (ProxyResult.nan(outcome.reason), 0.0) if isinstance(outcome, Failure) else outcome
-                    # committed at once: an interruption keeps it
-                    self.store.put(keys[arch_id], self.space.format(arch), result, took)
+                    if isinstance(outcome, Failure):  # the worker died: nothing is known about the architecture
+                        result, took = TransientFailure(math.nan, outcome.reason), 0.0
+                    else:
+                        result, took = outcome
+                    if not isinstance(result, TransientFailure):  # committed at once: an interruption keeps it
+                        self.store.put(keys[arch_id], self.space.format(arch), result, took)
                     results[arch_id] = result
                     seconds += took
                     bar.update()

@@ -13,6 +13,10 @@ differently and might answer one architecture with another's score.
 Several processes may write to the same file at once: the database runs in WAL mode with a
 busy timeout, writes are retried while the file is locked, and every write is committed at
 once, so an interrupted run keeps everything it wrote.
+
+``nas cache info|clear|vacuum`` reports, deletes and compacts the store
+(:meth:`ScoreStore.counts`, :meth:`ScoreStore.delete`, :meth:`ScoreStore.vacuum`, :func:`store_path`,
+:func:`disk_size`, :func:`remove_store_files`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import sqlite3
 import time
 from dataclasses import astuple, dataclass, fields
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from nas import paths
@@ -64,7 +69,15 @@ R = TypeVar("R")
 
 
 class StoreVersionError(NasError):
-    """The store file was written with another schema version and cannot be used."""
+    """The store file was written with another schema version and cannot be used.
+
+    ``path`` is the file and ``version`` its schema version.
+    """
+
+    def __init__(self, message: str, path: str = "", version: int = 0):
+        super().__init__(message)
+        self.path = path
+        self.version = version
 
 
 @dataclass(frozen=True)
@@ -159,7 +172,10 @@ class ScoreStore:
             raise StoreVersionError(
                 f"score store {self.path!r} has schema version {version}, this version of nas needs "
                 f"{SCHEMA_VERSION} (older stores shared scores between different architectures); "
-                "its rows cannot be reused: move or delete the file, or use another --cache-dir"
+                "its rows cannot be reused: move or delete the file, or use another --cache-dir "
+                "('nas cache clear' with the same --cache-dir deletes it)",
+                path=self.path,
+                version=version,
             )
 
     def close(self) -> None:
@@ -225,15 +241,42 @@ class ScoreStore:
 
     def rows(self, **filters: str | int) -> list[tuple[Any, ...]]:
         """Stored rows (the key's fields, arch, value, reason, seconds, written) whose columns equal ``filters``."""
-        unknown = sorted(set(filters) - set(_KEY_COLUMNS))
-        if unknown:
-            raise NasError(f"cannot filter scores by {unknown[0]!r}; filters: {', '.join(_KEY_COLUMNS)}")
-        where = " AND ".join(f"{c} = ?" for c in filters) or "1"
+        where = _where(filters)
         order = ", ".join(_GROUP_COLUMNS)
         query = f"SELECT {', '.join(_EXPORT_COLUMNS)} FROM scores WHERE {where} ORDER BY {order}, arch_key"
         n = len(_KEY_COLUMNS) + 1
         found = self._retry(lambda: self._db.execute(query, tuple(filters.values())).fetchall())
         return [(*row[:n], _from_sql(row[n]), *row[n + 1 :]) for row in found]
+
+    def counts(self) -> list[tuple[str, str, int]]:
+        """``(space, proxy, rows)`` for every space and proxy with stored scores, sorted by space and proxy."""
+        query = "SELECT space, proxy, COUNT(*) FROM scores GROUP BY space, proxy ORDER BY space, proxy"
+        return [(space, proxy, int(n)) for space, proxy, n in self._retry(lambda: self._db.execute(query).fetchall())]
+
+    def delete(self, **filters: str | int) -> int:
+        """Delete the stored rows whose columns equal ``filters`` (every row without filters), in one transaction.
+
+        Returns the number of rows deleted. The file does not shrink until :meth:`vacuum`.
+        """
+        statement = f"DELETE FROM scores WHERE {_where(filters)}"
+        values = tuple(filters.values())
+
+        def write() -> int:
+            with self._db:  # BEGIN ... COMMIT, rolled back on error
+                self._db.execute("BEGIN IMMEDIATE")
+                return int(self._db.execute(statement, values).rowcount)
+
+        return self._retry(write)
+
+    def vacuum(self) -> None:
+        """Rebuild the file without its free pages (SQLite ``VACUUM``), then checkpoint and truncate the WAL.
+
+        A checkpoint cannot finish while another process is reading; the WAL is then left for
+        SQLite to fold in later, and nothing is lost.
+        """
+        self._retry(lambda: self._db.execute("VACUUM"))
+        if self.path != ":memory:":
+            self._retry(lambda: self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
 
     def export_csv(self, path: str | os.PathLike[str], **filters: str | int) -> int:
         """Write the stored rows matching ``filters`` (e.g. ``space="nb201"``) as CSV; return the count."""
@@ -259,6 +302,49 @@ class ScoreStore:
                 if ("locked" not in message and "busy" not in message) or attempt >= _LOCK_RETRIES:
                     raise
                 time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+
+
+def store_path(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where the store of the cache directory is, without creating the directory (unlike :meth:`ScoreStore.open`)."""
+    return paths.cache_dir(cache_dir, create=False) / STORE_FILE
+
+
+def disk_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """Bytes on disk of the store file ``path`` and of its write-ahead log (0 for a missing file)."""
+    return _file_size(Path(path)), _file_size(Path(f"{path}-wal"))
+
+
+def remove_store_files(path: str | os.PathLike[str]) -> list[Path]:
+    """Delete the store file ``path`` with its ``-wal`` and ``-shm`` files; return the files removed.
+
+    For a store nothing may read any more (another schema version): no open connection is
+    expected, and none of its rows can be used.
+    """
+    removed = []
+    for file in (Path(path), Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            file.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise NasError(f"cannot delete {str(file)!r}: {exc.strerror}") from None
+        removed.append(file)
+    return removed
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _where(filters: dict[str, str | int]) -> str:
+    """The WHERE condition matching ``filters`` (key columns only; values bound in order), "1" without filters."""
+    unknown = sorted(set(filters) - set(_KEY_COLUMNS))
+    if unknown:
+        raise NasError(f"cannot filter scores by {unknown[0]!r}; filters: {', '.join(_KEY_COLUMNS)}")
+    return " AND ".join(f"{c} = ?" for c in filters) or "1"
 
 
 def _to_sql(value: float) -> float | None:

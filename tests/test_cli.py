@@ -87,3 +87,63 @@ def test_perf_measures_direct_and_collapsed_epsilon_and_checks_they_agree(capsys
     assert "epsilon collapse=off" in out and "epsilon collapse=auto" in out and "params" in out
     assert "speed-up of the collapsed path" in out
     assert "NaN for NaN on 3/3 architectures" in out
+
+
+def _subcommands(parser, prefix: str = "nas"):
+    """``(name, parser)`` of every sub-command, nested ones (``nas cache info``) included."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield f"{prefix} {name}", sub
+                yield from _subcommands(sub, f"{prefix} {name}")
+
+
+def test_every_subcommand_has_a_description_and_every_option_a_help(capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from nas.cli import build_parser
+
+    commands = dict(_subcommands(build_parser()))
+    assert {"nas list", "nas info", "nas perf", "nas calibrate", "nas cache", "nas cache info"} <= set(commands)
+    for name, parser in commands.items():
+        assert parser.description and len(parser.description.split()) >= 5, f"{name} has no description"
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            label = "/".join(action.option_strings) or action.dest
+            assert action.help and action.help != argparse.SUPPRESS, f"{name} {label} has no help"
+        with pytest.raises(SystemExit) as done:
+            main([*name.split()[1:], "--help"])
+        assert done.value.code == 0
+        out = capsys.readouterr().out
+        assert " ".join(parser.description.split()[:4]) in " ".join(out.split()), name
+
+
+def test_ray_is_mentioned_only_by_the_commands_that_support_it() -> None:
+    from nas.cli import build_parser
+
+    commands = dict(_subcommands(build_parser()))
+
+    def workers_help(command: str) -> str:
+        return next(a.help for a in commands[command]._actions if "--workers" in a.option_strings)
+
+    assert "Ray" not in workers_help("nas search")
+    assert all("Ray" not in (a.help or "") for a in commands["nas search"]._actions)
+    assert "Ray" in workers_help("nas score") and "Ray" in workers_help("nas compare")
+
+
+def test_perf_and_calibrate_default_to_nb201_and_its_first_dataset(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["perf", "--proxies", "params", "--sample", "1", "--batch-size", "2", "--data", "normal"]) == 0
+    assert capsys.readouterr().out.startswith("nb201 on cifar10: 1 architectures")
+    assert main(["calibrate", "--sample", "1", "--batch-size", "2", "--data", "normal", "--low", "-1", "--high", "0"]) in (0, 1)
+    assert capsys.readouterr().out.startswith("nb201 on cifar10: 1 architectures")
+    assert main(["perf", "--space", "nb101", "--proxies", "params", "--sample", "1", "--batch-size", "2",
+                 "--data", "normal"]) == 0
+    assert capsys.readouterr().out.startswith("nb101 on cifar10: 1 architectures")
+
+
+def test_perf_refuses_a_dataset_the_space_does_not_build_for(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["perf", "--space", "nb101", "--dataset", "cifar100", "--proxies", "params", "--sample", "1"]) == 2
+    assert "space 'nb101' has no dataset 'cifar100'" in capsys.readouterr().err

@@ -126,6 +126,51 @@ def test_a_dying_worker_is_that_architecture_s_nan(space, archs, local):
     assert np.isfinite(again).all()
 
 
+def test_a_dead_worker_is_not_stored_and_a_rerun_computes_it(space, batch, archs, tmp_path):
+    from nas.store import ScoreStore
+
+    index, count = _victim(space, archs)
+    proxy = Fragile(victim=count, how="kill")
+    with ScoreStore.open(tmp_path) as store, Scorer(space, "cifar10", batch, store=store, executor="local", workers=2) as scorer:
+        assert scorer.score(archs, proxy)[index].reason.startswith("error: WorkerDied:")
+        assert len(store) == len(set(map(space.format, archs))) - 1  # every score but the accident
+        again = scorer.score(archs, proxy)  # computed again (and dies again: the proxy kills on purpose)
+        assert scorer.last_stats.computed == 1 and again[index].reason.startswith("error: WorkerDied:")
+
+
+def test_a_proxy_error_is_stored_and_retry_failed_recomputes_it(space, batch, archs, tmp_path):
+    from nas.store import ScoreStore
+
+    index, count = _victim(space, archs)
+    with ScoreStore.open(tmp_path) as store:
+        with Scorer(space, "cifar10", batch, store=store, executor="serial") as scorer:
+            assert scorer.score(archs, Fragile(victim=count))[index].reason.startswith("error: ValueError")
+            scorer.score(archs, Fragile(victim=count))
+            assert scorer.last_stats.computed == 0  # a deterministic failure is a stored answer
+        with Scorer(space, "cifar10", batch, store=store, executor="serial", retry_failed=True) as scorer:
+            scorer.score(archs, Fragile(victim=count))
+            assert scorer.last_stats.computed == 1  # only the failure is recomputed
+
+
+def test_serial_and_local_scoring_give_the_same_bytes_whatever_the_caller_threads(space, archs):
+    import torch
+
+    epsilon = create_proxy("epsilon", collapse="off")  # the direct path: reductions over many channels
+    real = load_batch("cifar10", data="normal", size=16, seed=0)
+    sample = archs[:6]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # as a user's process has; each scoring call must still run on one thread
+    try:
+        with Scorer(space, "cifar10", real, executor="serial") as serial:
+            in_process = serial.values(sample, epsilon)
+    finally:
+        torch.set_num_threads(threads)
+    with Scorer(space, "cifar10", real, executor="local", workers=2) as pool:
+        in_workers = pool.values(sample, epsilon)
+    # exact: one intra-op thread everywhere, the same code on the same CPU
+    assert in_process.tobytes() == in_workers.tobytes()
+
+
 def _square(x: int) -> int:
     return x * x
 

@@ -15,7 +15,7 @@ from typing import Sequence
 from nas import __version__
 from nas.errors import NasError
 
-_COMMANDS = ("list", "info", "score", "compare", "search", "perf", "calibrate", "import_table")
+_COMMANDS = ("list", "info", "score", "compare", "search", "perf", "calibrate", "import_table", "cache")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """``--data-dir`` and ``--cache-dir``, shared by the commands that read data or scores."""
     parser.add_argument("--data-dir", help="data directory (default: $NAS_DATA_DIR, else ../shared/data)")
+    add_cache_option(parser)
+
+
+def add_cache_option(parser: argparse.ArgumentParser) -> None:
+    """``--cache-dir``: where the score store is."""
     parser.add_argument("--cache-dir", help="cache directory of the score store (default: $NAS_CACHE_DIR, else ~/.cache/nas)")
 
 
@@ -64,7 +69,8 @@ def add_executor_options(parser: argparse.ArgumentParser, ray: bool = True) -> N
         help="where missing scores are computed: auto (a local process pool for more than a few "
         f"architectures, else this process), {', '.join(choices[1:])} (default: auto)",
     )
-    parser.add_argument("--workers", type=int, help="worker processes or Ray actors (default: all cores)")
+    workers = "worker processes or Ray actors" if ray else "worker processes"
+    parser.add_argument("--workers", type=int, help=f"{workers} (default: all cores)")
     if ray:
         parser.add_argument("--ray-address", help="Ray cluster address (with --executor ray; default: a local Ray instance)")
     parser.add_argument(

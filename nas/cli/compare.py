@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         seeds=parse_seeds(args.seeds),
         resamples=args.bootstrap,
+        retry_failed=args.retry_failed,
     )
     comparison = compare(config)
     report = args.report or f"reports/compare-{config.space}-{config.dataset}"
@@ -125,6 +126,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1000,
         metavar="N",
         help="bootstrap draws for the 95%% intervals and paired differences (default: 1000; 0: none)",
+    )
+    parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="recompute stored scores that failed with an error (e.g. after fixing a proxy or the data)",
     )
     add_executor_options(parser)
     parser.add_argument("--report", metavar="DIR", help="report directory (default: reports/compare-SPACE-DATASET)")

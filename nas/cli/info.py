@@ -65,7 +65,13 @@ def _finite(value: Any) -> Any:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``info`` sub-command."""
-    parser = subparsers.add_parser("info", help="canonical form, size and benchmark metrics of one architecture")
+    parser = subparsers.add_parser(
+        "info",
+        help="canonical form, size and benchmark metrics of one architecture",
+        description="Describe one architecture: its canonical form and id (shared by architectures that compute "
+        "the same function), its parameters and FLOPs on the dataset, and its trained metrics from the "
+        "space's benchmark table.",
+    )
     parser.add_argument("--space", default="nb201", help="search space (default: nb201)")
     parser.add_argument("--arch", required=True, help="architecture string in the space's format")
     parser.add_argument("--dataset", default="cifar10", help="dataset (default: cifar10)")

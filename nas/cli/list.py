@@ -47,6 +47,14 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``list`` sub-command."""
-    parser = subparsers.add_parser("list", help="list spaces, proxies, strategies or datasets")
-    parser.add_argument("kind", choices=("spaces", "proxies", "strategies", "datasets"))
+    parser = subparsers.add_parser(
+        "list",
+        help="list spaces, proxies, strategies or datasets",
+        description="List what this installation offers (plugins included): the search spaces, the zero-cost "
+        "proxies (with their direction and what they need), the search strategies or the datasets, one per line "
+        "with a short description.",
+    )
+    parser.add_argument(
+        "kind", choices=("spaces", "proxies", "strategies", "datasets"), help="what to list: %(choices)s"
+    )
     parser.set_defaults(func=run)

@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         progress=show_progress(args),
         ray_address=args.ray_address,
         seed=args.seed,
+        retry_failed=args.retry_failed,
     ) as scorer:
         for name, proxy in proxies.items():
             results[name] = scorer.score(archs, proxy)
@@ -187,5 +188,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", action="append", metavar="PROXY.KEY=VALUE", help="a proxy setting; repeatable")
     add_executor_options(parser)
     parser.add_argument("--out", metavar="FILE", help="write the scores as CSV to FILE instead of stdout")
+    parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="recompute stored scores that failed with an error (e.g. after fixing a proxy or the data)",
+    )
     add_common_options(parser)
     parser.set_defaults(func=run)
