@@ -18,6 +18,8 @@ _BUILTIN = (
     "nas.proxies.jacob_cov",
     "nas.proxies.counts",
     "nas.proxies.das",
+    "nas.proxies.meco",
+    "nas.proxies.zico",
 )
 
 PROXIES: Registry[Proxy] = Registry("proxy", _BUILTIN, entry_point_group="nas.proxies")

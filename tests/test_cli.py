@@ -46,11 +46,14 @@ def test_info_canonical_id_is_shared_by_isomorphic_cells(capsys: pytest.CaptureF
     # Edge 2<-1 feeds node 2, which reaches the output only through a `none` edge: both compute the same.
     a = "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"
     b = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"
-    ids = []
+    infos = []
     for arch in (a, b):
         assert main(["info", "--arch", arch, "--json"]) == 0
-        ids.append(json.loads(capsys.readouterr().out)["canonical_id"])
-    assert ids[0] == ids[1]
+        infos.append(json.loads(capsys.readouterr().out))
+    assert infos[0]["canonical_id"] == infos[1]["canonical_id"]
+    # their dead edge 2<-1 is set to none in the live id, so live-invariant proxies share a score too
+    assert infos[0]["live_id"] == infos[1]["live_id"] == "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"
+    assert infos[0]["parameters"] != infos[1]["parameters"]  # but they are different networks
 
 
 @pytest.mark.parametrize("argv, fragment", [

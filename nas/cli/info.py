@@ -11,7 +11,7 @@ from nas.cli import add_common_options
 
 
 def describe(space_name: str, arch_text: str, dataset: str, data_dir: str | None = None) -> dict[str, Any]:
-    """The architecture's canonical id, parameter and FLOP counts, and its benchmark metrics."""
+    """The architecture's canonical and live ids, parameter and FLOP counts, and its benchmark metrics."""
     from nas.benchmarks import TABLES, open_table
     from nas.spaces import create_space
 
@@ -22,6 +22,7 @@ def describe(space_name: str, arch_text: str, dataset: str, data_dir: str | None
         "space": space_name,
         "arch": space.format(arch),
         "canonical_id": space.canonical_id(arch),
+        "live_id": space.live_id(arch),
         "dataset": spec.name,
         "parameters": space.count_parameters(arch, spec),
         "flops": space.count_flops(arch, spec),
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_finite(info), indent=2))
         return 0
-    rows = [(key, str(info[key])) for key in ("space", "arch", "canonical_id", "dataset")]
+    rows = [(key, str(info[key])) for key in ("space", "arch", "canonical_id", "live_id", "dataset")]
     rows.append(("parameters", f"{info['parameters']:,} ({info['parameters'] / 1e6:.6f} M)"))
     rows.append(("flops", f"{info['flops']:,} ({info['flops'] / 1e6:.2f} M multiply-adds)"))
     if info.get("benchmark", {}) is None:
