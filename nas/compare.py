@@ -57,13 +57,20 @@ from nas.spaces import Architecture, SearchSpace, create_space
 from nas.store import ScoreStore
 
 #: Batch size per proxy, as in each proxy's paper on NAS-Bench-201:
-#: epsilon 256 (the epsilon paper); naswot 128 (Mellor et al. 2021, N = 128);
+#: epsilon 256 (the epsilon paper); naswot 128 (Mellor et al. 2021, N = 128), and the DAS split of
+#: naswot the same (so that das_da + N log das_units is exactly naswot); meco 1 (the MeCo paper
+#: scores one image); zico 256, split into two batches of 128 (the ZiCo authors' search batches);
 #: snip, grad_norm, fisher, grasp, jacob_cov and synflow 64 (Abdelfattah et al. 2021 scored every
 #: proxy on one batch of 64, ``nasbench2_pred.py --batch_size 64 --dataload_info 1``; synflow
 #: reads only the input shape). Proxies not listed use :data:`FALLBACK_BATCH_SIZE`.
 DEFAULT_BATCH_SIZES: dict[str, int] = {
     "epsilon": 256,
     "naswot": 128,
+    "das": 128,
+    "das_da": 128,
+    "das_units": 128,
+    "meco": 1,
+    "zico": 256,
     "snip": 64,
     "grad_norm": 64,
     "fisher": 64,
