@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -41,3 +41,21 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("NAS_CACHE_DIR", str(cache))
     return cache
+
+
+@pytest.fixture(scope="session")
+def build() -> Callable[..., object]:
+    """Build an NB201 network for CIFAR-10 from its string, initialised from ``seed``."""
+    import torch
+
+    from nas.datasets import dataset_spec
+    from nas.spaces import create_space
+
+    space = create_space("nb201")
+    spec = dataset_spec("cifar10")
+
+    def make(arch: str, seed: int = 0) -> object:
+        torch.manual_seed(seed)
+        return space.build(space.parse(arch), spec)
+
+    return make

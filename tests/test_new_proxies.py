@@ -10,13 +10,11 @@ import torch
 import torch.nn as nn
 
 from nas.data import load_batch
-from nas.datasets import dataset_spec
 from nas.errors import NasError
 from nas.proxies import PROXIES, create_proxy
 from nas.proxies.base import Batch, ProxyContext, ProxyResult
 from nas.proxies.meco import min_correlation_eigenvalue
 from nas.proxies.zico import zico_from_gradients
-from nas.spaces import create_space
 
 CONTEXT = ProxyContext(space="nb201", dataset="cifar10", num_classes=10, seed=0)
 
@@ -273,18 +271,6 @@ def test_zico_nan_cases_carry_a_reason() -> None:
 
 
 # ---- real NAS-Bench-201 networks and CIFAR-10 images ------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def build() -> Callable[..., nn.Module]:
-    space = create_space("nb201")
-    spec = dataset_spec("cifar10")
-
-    def make(arch: str, seed: int = 0) -> nn.Module:
-        torch.manual_seed(seed)
-        return space.build(space.parse(arch), spec)
-
-    return make
 
 
 @pytest.fixture(scope="module")

@@ -36,19 +36,6 @@ def batch(data_dir: object) -> Batch:
 
 
 @pytest.fixture(scope="module")
-def build() -> Callable[..., nn.Module]:
-    """Build an NB201 network for CIFAR-10 from its string, initialised from ``seed``."""
-    space = create_space("nb201")
-    spec = dataset_spec("cifar10")
-
-    def make(arch: str, seed: int = 0) -> nn.Module:
-        torch.manual_seed(seed)
-        return space.build(space.parse(arch), spec)
-
-    return make
-
-
-@pytest.fixture(scope="module")
 def score(build: Callable[..., nn.Module], batch: Batch) -> Callable[..., ProxyResult]:
     """Score (cached per proxy, architecture and settings) a freshly built network."""
     cache: dict[tuple[str, str, tuple[tuple[str, object], ...]], ProxyResult] = {}
