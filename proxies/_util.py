@@ -14,7 +14,7 @@ Conventions shared by these proxies, following the reference code of Abdelfattah
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Any, Callable, Iterable, TypeVar
 
 import torch
 import torch.nn as nn
@@ -109,7 +109,34 @@ def remove_batchnorm(model: nn.Module) -> None:
                 setattr(parent, name, nn.Identity())
 
 
-class ActivationCodes:
+_Hooks = TypeVar("_Hooks", bound="ForwardHooks")
+
+
+class ForwardHooks:
+    """A context manager that calls ``self._hook(module, inputs, output)`` after each of ``modules`` runs.
+
+    Subclasses pass the modules to hook and define ``_hook``; the hooks are registered on
+    entering and removed on leaving, whatever happens in between.
+    """
+
+    def __init__(self, modules: Iterable[nn.Module]) -> None:
+        self._modules = list(modules)
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+
+    def _hook(self, module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _Hooks) -> _Hooks:
+        self._handles = [m.register_forward_hook(self._hook) for m in self._modules]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+
+class ActivationCodes(ForwardHooks):
     """Binary ReLU codes of a batch, accumulated as NASWOT's kernel while a forward pass runs.
 
     Use as a context manager around a forward pass of ``model`` on ``n`` examples. Every
@@ -122,10 +149,9 @@ class ActivationCodes:
     """
 
     def __init__(self, model: nn.Module, n: int) -> None:
+        super().__init__(m for m in model.modules() if isinstance(m, RELU_TYPES))
         self.kernel = torch.zeros(n, n, dtype=torch.float64)
         self.units = 0
-        self._modules = [m for m in model.modules() if isinstance(m, RELU_TYPES)]
-        self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def _hook(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         codes = (output.detach().reshape(output.shape[0], -1) > 0).to(torch.float32)
@@ -137,15 +163,6 @@ class ActivationCodes:
         agree = 2.0 * (codes @ codes.T) - active[:, None] - active[None, :] + units
         self.kernel += agree.to(torch.float64).cpu()
         self.units += units
-
-    def __enter__(self) -> "ActivationCodes":
-        self._handles = [m.register_forward_hook(self._hook) for m in self._modules]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
 
 
 def activation_codes(model: nn.Module, batch: Batch) -> ActivationCodes:

@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from nas.errors import NasError
 from nas.proxies import register_proxy
-from nas.proxies._util import checked, inputs_for
+from nas.proxies._util import ForwardHooks, checked, inputs_for
 from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
 
 #: how feature maps are collected (see :class:`Meco`)
@@ -47,7 +47,7 @@ def min_correlation_eigenvalue(feature: torch.Tensor) -> tuple[float, bool]:
     return float(eigenvalues.min()), False
 
 
-class _FeatureMaps:
+class _FeatureMaps(ForwardHooks):
     """Forward hooks that turn each hooked module's output into its MeCo term as the forward pass runs.
 
     The term is computed inside the hook, so later in-place operations (e.g. an in-place ReLU
@@ -58,15 +58,14 @@ class _FeatureMaps:
     """
 
     def __init__(self, model: nn.Module, mode: str) -> None:
+        super().__init__(model.modules())
         self.mode = mode
         self.terms: list[float] = []
         self.constant = 0
         self.not_finite: str | None = None
         self._seen: set[tuple[int, int]] = set()
         self._alive: list[torch.Tensor] = []  # counted outputs stay alive, so their ids are not reused
-        self._modules = list(model.modules())
         self._names = {id(m): name or type(m).__name__ for name, m in model.named_modules()}
-        self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def _hook(self, module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
         if not isinstance(output, torch.Tensor) or not output.is_floating_point() or output.dim() < 2:
@@ -86,14 +85,8 @@ class _FeatureMaps:
         self.terms.append(value)
         self.constant += constant
 
-    def __enter__(self) -> "_FeatureMaps":
-        self._handles = [m.register_forward_hook(self._hook) for m in self._modules]
-        return self
-
     def __exit__(self, *exc: object) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
+        super().__exit__(*exc)
         self._alive = []
 
 
