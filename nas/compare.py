@@ -367,24 +367,22 @@ def compare(config: CompareConfig) -> Comparison:
         store.close()
 
     directions = {c.name: True if c.is_vote else proxies[c.name].higher_is_better for c in columns}
-    seed_runs: list[SeedRun] = []
-    first: tuple[dict[str, np.ndarray], dict[str, dict[str, Agreement]], dict, np.ndarray] | None = None
-    for seed, (raw, _, _, _) in zip(config.seeds, runs):
-        scores = _column_scores(columns, raw, proxies)
-        resamples = config.resamples if first is None else 0  # intervals for the reported seed only
-        agreement, differences, common = agreements(scores, accuracies, directions, resamples, config.bootstrap_seed)
-        seed_runs.append(
-            SeedRun(
-                seed,
-                {k: {n: a.spearman.value for n, a in v.items()} for k, v in agreement.items()},
-                {k: {n: a.kendall.value for n, a in v.items()} for k, v in agreement.items()},
-            )
+    # intervals and differences for the reported (first) seed only; the others give the spread
+    evaluated = [
+        agreements(_column_scores(columns, raw, proxies), accuracies, directions, resamples, config.bootstrap_seed)
+        for (raw, _, _, _), resamples in zip(runs, [config.resamples] + [0] * (len(runs) - 1))
+    ]
+    seed_runs = [
+        SeedRun(
+            seed,
+            {k: {n: a.spearman.value for n, a in v.items()} for k, v in agreement.items()},
+            {k: {n: a.kendall.value for n, a in v.items()} for k, v in agreement.items()},
         )
-        if first is None:
-            first = (scores, agreement, differences, common)
-    assert first is not None
-    scores, agreement, differences, common = first
+        for seed, (agreement, _, _) in zip(config.seeds, evaluated)
+    ]
+    agreement, differences, common = evaluated[0]
     raw, seconds, batch_sizes, inputs = runs[0]
+    scores = _column_scores(columns, raw, proxies)
     per_arch = {
         c.name: float(sum(seconds[m] for m in c.members)) if c.is_vote else seconds[c.name] for c in columns
     }
@@ -432,9 +430,10 @@ def agreements(
     }
     agreement: dict[str, dict[str, Agreement]] = {}
     common_draws: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    # every column is re-ranked on the same draws of the common set, which pairs the differences
+    shared = bootstrap.draws(int(np.count_nonzero(common)), resamples, seed) if resamples else None
     for set_name, plan in plans.items():
         agreement[set_name] = {}
-        shared = bootstrap.draws(int(np.count_nonzero(common)), resamples, seed) if resamples else None
         for name in scores:
             values, mask, higher = plan(name)
             x = values[mask] if higher else -values[mask]
