@@ -32,7 +32,8 @@ def initialise_by_position(model: nn.Module, seed: int) -> nn.Module:
     """Re-initialise each parameter-owning module of ``model`` from :func:`position_seed`; returns ``model``.
 
     Every module that owns parameters directly must have a ``reset_parameters`` method (all of
-    PyTorch's layers do); otherwise :class:`NasError` names it, since its weights would still
+    PyTorch's layers do; ``nn.MultiheadAttention``'s is ``_reset_parameters``, also used);
+    otherwise :class:`NasError` names it, since its weights would still
     depend on the build order. The global random state is left seeded with ``seed``, so what a
     proxy draws afterwards is reproducible too.
     """
@@ -41,7 +42,7 @@ def initialise_by_position(model: nn.Module, seed: int) -> nn.Module:
         for name, module in model.named_modules():
             if next(module.parameters(recurse=False), None) is None:
                 continue
-            reset = getattr(module, "reset_parameters", None)
+            reset = getattr(module, "reset_parameters", None) or getattr(module, "_reset_parameters", None)
             if not callable(reset):
                 raise NasError(
                     f"module {name or '<root>'!r} ({type(module).__name__}) owns parameters but has no "

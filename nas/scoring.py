@@ -20,12 +20,13 @@ import sys
 import time
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from nas.data import load_batch
 from nas.datasets import DatasetSpec
 from nas.errors import NasError
 from nas.executors import Executor, Failure, SerialExecutor, check_executor, create_executor, failure_of
@@ -247,3 +248,81 @@ def _checked(proxy: Proxy, result: object) -> ProxyResult:
     if math.isnan(value):
         return ProxyResult(value, result.reason or "proxy returned NaN")
     return ProxyResult(value, result.reason)
+
+
+def batch_size_of(proxy: Proxy, batch_size: int | None = None, batch_sizes: Mapping[str, int] | None = None) -> int:
+    """The batch ``proxy`` is scored on: its entry in ``batch_sizes``, else ``batch_size``, else :attr:`Proxy.batch_size`."""
+    if batch_sizes and proxy.name in batch_sizes:
+        return batch_sizes[proxy.name]
+    return proxy.batch_size if batch_size is None else batch_size
+
+
+@dataclass(frozen=True)
+class ScoredArchitectures:
+    """The outcome of :func:`score_architectures`: per proxy, the results aligned with the architectures."""
+
+    #: each proxy's result per architecture, NaN with a reason where missing
+    results: dict[str, list[ProxyResult]]
+    #: how each proxy's scoring went (store hits, computations, seconds)
+    stats: dict[str, ScoreStats]
+    #: the batch size each proxy was scored on
+    batch_sizes: dict[str, int]
+    #: one line per batch: the proxies that saw it and its identity
+    inputs: list[str]
+
+    def values(self, proxy: str) -> np.ndarray:
+        """``proxy``'s scores as a float64 array, NaN where missing."""
+        return np.array([result.value for result in self.results[proxy]], dtype=np.float64)
+
+
+def score_architectures(
+    space: SearchSpace,
+    dataset: str,
+    archs: Sequence[Architecture],
+    proxies: Mapping[str, Proxy],
+    batch_sizes: Mapping[str, int],
+    *,
+    data: str = "real",
+    seed: int = 0,
+    store: ScoreStore | None = None,
+    executor: str | Executor = "auto",
+    workers: int | None = None,
+    progress: bool = False,
+    ray_address: str | None = None,
+    data_dir: str | None = None,
+    retry_failed: bool = False,
+) -> ScoredArchitectures:
+    """Score ``archs`` with every proxy of ``proxies`` (name -> proxy), each on a batch of its size.
+
+    ``batch_sizes`` gives each proxy's batch size (see :func:`batch_size_of`); proxies of equal
+    batch size share one batch of ``data`` (see :func:`nas.data.load_batch`) drawn with
+    ``seed``, which also seeds the models' initialisation. The other arguments are
+    :class:`Scorer`'s.
+    """
+    groups: dict[int, list[str]] = {}
+    for name in proxies:
+        groups.setdefault(batch_sizes[name], []).append(name)
+    results: dict[str, list[ProxyResult]] = {}
+    stats: dict[str, ScoreStats] = {}
+    inputs: list[str] = []
+    for size, names in groups.items():
+        batch = load_batch(dataset, data=data, size=size, seed=seed, data_dir=data_dir)
+        inputs.append(f"{', '.join(names)}: {batch.kind} input, batch of {len(batch)} ({batch.identity})")
+        with Scorer(
+            space,
+            dataset,
+            batch,
+            store=store,
+            executor=executor,
+            workers=workers,
+            progress=progress,
+            ray_address=ray_address,
+            seed=seed,
+            retry_failed=retry_failed,
+        ) as scorer:
+            for name in names:
+                results[name] = scorer.score(archs, proxies[name])
+                assert scorer.last_stats is not None
+                stats[name] = scorer.last_stats
+    ordered = {name: results[name] for name in proxies}
+    return ScoredArchitectures(ordered, stats, {name: batch_sizes[name] for name in proxies}, inputs)

@@ -43,6 +43,8 @@ class ProxyContext:
     dataset: str
     num_classes: int
     seed: int = 0
+    #: the shape of one example; ``None``: the dataset's (:func:`nas.datasets.dataset_spec`)
+    input_shape: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class Proxy(ABC):
 
     ``version`` is part of the store key, so editing a proxy never serves its old scores: bump
     it when the scores change; when ``None`` it is a hash of the source of the proxy's module.
+    ``batch_size`` is the batch the proxy is scored on when the caller gives none (64, the batch
+    Abdelfattah et al. scored every proxy on, unless the proxy's own paper used another).
     """
 
     name: ClassVar[str]
@@ -99,6 +103,8 @@ class Proxy(ABC):
     invariance: ClassVar[Invariance] = "exact"
     #: the implementation's version (part of the store key); None: a hash of the module's source
     version: ClassVar[str | None] = None
+    #: the batch size the proxy's paper used on NAS-Bench-201, used when none is given
+    batch_size: ClassVar[int] = 64
 
     def __init__(self, **settings: Any) -> None:
         unknown = sorted(set(settings) - set(self.defaults))

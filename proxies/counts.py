@@ -29,7 +29,8 @@ class Params(Proxy):
 class Flops(Proxy):
     """Multiply-accumulates of one forward pass of one example (:func:`nas.flops.count_flops`).
 
-    The example's shape is the dataset's (``context.dataset``), so the batch is not used.
+    The example's shape is ``context.input_shape`` when given (a model scored outside a search
+    space), else the dataset's (``context.dataset``); the batch is not used.
     """
 
     name = "flops"
@@ -40,4 +41,5 @@ class Flops(Proxy):
 
     def score(self, model: nn.Module, batch: Batch, context: ProxyContext) -> ProxyResult:
         """Count the model's FLOPs on one example of the context's dataset."""
-        return ProxyResult(float(count_flops(model, dataset_spec(context.dataset).input_shape)))
+        shape = context.input_shape or dataset_spec(context.dataset).input_shape
+        return ProxyResult(float(count_flops(model, shape)))

@@ -48,6 +48,7 @@ class DasDistinguishingAbility(Proxy):
 
     name = "das_da"
     higher_is_better = True
+    batch_size = 128  # the naswot batch, so das_da + N log das_units is naswot
     version = "2"
     needs = frozenset({"data"})
     summary = "DAS distinguishing ability (Liu 2022, as read here): log|det(K/N_A)| of the normalised NASWOT kernel"
@@ -66,6 +67,7 @@ class DasUnits(Proxy):
 
     name = "das_units"
     higher_is_better = True
+    batch_size = 128  # as naswot
     version = "2"
     needs: frozenset[str] = frozenset()
     summary = "DAS activation units (Liu 2022): number of ReLU units per example (N_A of NASWOT)"
@@ -87,6 +89,7 @@ class Das(Proxy):
 
     name = "das"
     higher_is_better = True
+    batch_size = 128  # as naswot
     version = "2"
     needs = frozenset({"data"})
     defaults: dict[str, Any] = {"units_weight": 1.0}

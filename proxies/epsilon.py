@@ -78,6 +78,7 @@ class Epsilon(Proxy):
 
     name = "epsilon"
     higher_is_better = True
+    batch_size = 256  # the paper's batch
     version = "2"
     invariance = "function"
     needs = frozenset({"data"})

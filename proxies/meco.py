@@ -147,6 +147,7 @@ class Meco(Proxy):
 
     name = "meco"
     higher_is_better = True
+    batch_size = 1  # the MeCo paper scores one image
     version = "1"
     needs = frozenset({"data"})
     defaults: dict[str, Any] = {"layers": "modules"}

@@ -32,6 +32,7 @@ class Naswot(Proxy):
 
     name = "naswot"
     higher_is_better = True
+    batch_size = 128  # Mellor et al. 2021, N = 128
     version = "2"
     needs = frozenset({"data"})
     summary = "NASWOT (Mellor 2021): log|det| of the Hamming kernel of binary ReLU codes (paper batch: 128)"

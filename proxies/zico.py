@@ -85,6 +85,7 @@ class Zico(Proxy):
 
     name = "zico"
     higher_is_better = True
+    batch_size = 256  # two batches of 128, the ZiCo authors' search batches
     version = "1"
     needs = frozenset({"data", "labels", "gradients"})
     defaults: dict[str, Any] = {"splits": 2}

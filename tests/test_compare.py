@@ -12,8 +12,7 @@ import pytest
 
 from nas import metrics
 from nas.cli import main
-from nas.compare import (
-    DEFAULT_BATCH_SIZES,
+from nas.comparing import (
     Column,
     CompareConfig,
     batch_size_for,
@@ -23,6 +22,7 @@ from nas.compare import (
     vote,
 )
 from nas.errors import NasError
+from nas.proxies import PROXIES
 
 NAN = math.nan
 
@@ -88,7 +88,7 @@ def test_batch_sizes_and_settings() -> None:
             parse_batch_sizes([bad])
     config = CompareConfig("nb201", "cifar10", (), 10, batch_sizes={"snip": 32})
     assert batch_size_for("snip", config) == 32
-    assert batch_size_for("epsilon", config) == DEFAULT_BATCH_SIZES["epsilon"] == 256
+    assert batch_size_for("epsilon", config) == PROXIES.get("epsilon").batch_size == 256
     assert batch_size_for("naswot", config) == 128
     assert parse_settings(["synflow.precision=float32"]) == {"synflow": {"precision": "float32"}}
     with pytest.raises(NasError, match="proxy.key=value"):

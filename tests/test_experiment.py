@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import dummy_space as dummy
 from nas.cli import main
 from nas.errors import NasError
 from nas.experiment import load_config, parse_config, round_seed, run_experiment
-from nas.reports.search import best_after
+from nas.reports.search import SearchReport, best_after, write_reports
 from nas.search.evolution import AgeingEvolution
 
 REPO = Path(__file__).resolve().parent.parent
@@ -128,7 +130,36 @@ def test_round_seeds_are_deterministic_and_distinct() -> None:
 
 
 def run(tmp_path: Path, out: str, **kwargs: Any) -> Any:
-    return run_experiment(parse_config(DUMMY, "dummy"), tmp_path / out, **kwargs)
+    """Run the dummy experiment into ``tmp_path / out`` and write its reports."""
+    result = run_experiment(parse_config(DUMMY, "dummy"), tmp_path / out, **kwargs)
+    write_reports(result)
+    return result
+
+
+def test_running_writes_only_the_run_log_and_reports_are_written_from_the_result(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run_experiment(parse_config(DUMMY, "dummy"), out, rounds=2)
+    assert {p.name for p in out.iterdir()} == {"experiment.json", "runs.jsonl"}
+    before = json.dumps({label: [r.to_json() for r in runs] for label, runs in result.runs.items()})
+    report = write_reports(result)
+    assert isinstance(report, SearchReport)
+    assert set(report.files) == {"trajectories.json", "trajectories.csv", "summary.csv", "summary.md", "search.png"}
+    for name, path in report.files.items():
+        assert path == out / name and path.is_file() and path.stat().st_size > 0, name
+    assert report.markdown == (out / "summary.md").read_text(encoding="utf-8")
+    assert "| random | 2 | 30 |" in report.markdown
+    assert json.dumps({label: [r.to_json() for r in runs] for label, runs in result.runs.items()}) == before
+
+
+def test_the_experiment_package_imports_nothing_of_the_reports() -> None:
+    # reports depend on results, never the reverse; the lazily imported run-time modules count too
+    code = (
+        "import sys, nas.experiment, nas.experiment.runner, nas.data, nas.scoring, nas.store\n"
+        "bad = sorted(m for m in sys.modules if m == 'nas.reports' or m.startswith('nas.reports.'))\n"
+        "assert not bad, bad\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 def test_experiment_writes_reports_consistent_with_its_runs(tmp_path: Path) -> None:
@@ -248,6 +279,7 @@ def test_imagenet16_reports_name_the_stand_in_input(tmp_path: Path, data_dir: Pa
     })
     assert not (data_dir / "ImageNet16").exists()
     result = run_experiment(load_config(config), tmp_path / "out")
+    write_reports(result)
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "STAND-IN input: CIFAR-100 images resized to 16x16" in summary
     assert "stand-in:cifar100-16x16" in result.proxy_input

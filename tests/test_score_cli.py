@@ -6,6 +6,7 @@ import csv
 
 import pytest
 
+from nas.benchmarks import open_table
 from nas.cli import main
 from nas.datasets import dataset_spec
 from nas.spaces import create_space
@@ -41,7 +42,12 @@ def test_a_sample_goes_to_csv_and_the_store_exports(tmp_path, capsys):
     out_file, export_file = tmp_path / "scores.csv", tmp_path / "store.csv"
     assert main(["score", "--proxy", "params", "--sample", "5", "--seed", "3", *FAST, "--out", str(out_file)]) == 0
     rows = _read(out_file)
-    assert list(rows[0]) == ["arch", "canonical_id", "params", "params_reason"]
+    table = open_table("nb201")
+    metrics = list(table.metrics("cifar10"))
+    assert list(rows[0]) == ["arch", "canonical_id", "params", "params_reason", *metrics]
+    for row in rows:  # the trained metrics of the benchmark table, beside the scores
+        for metric in metrics:
+            assert float(row[metric]) == pytest.approx(table.lookup(row["arch"], "cifar10", metric), nan_ok=True)
     space = create_space("nb201")
     archs = [space.parse(row["arch"]) for row in rows]
     assert len({row["arch"] for row in rows}) == 5
@@ -82,9 +88,9 @@ def test_precision_and_set_reach_the_proxy_and_the_store_key(tmp_path, capsys):
         (["--proxy", "params", "--arch", BEST, "--dataset", "mnist"], "unknown dataset 'mnist'"),
         (["--proxy", "params", "--arch", BEST, "--set", "params.bogus=1"], "has no setting 'bogus'"),
         (["--proxy", "params", "--arch", BEST, "--set", "params"], "--set expects proxy.key=value"),
-        (["--proxy", "params", "--arch", BEST, "--set", "snip.mode=x"], "not among --proxy"),
+        (["--proxy", "params", "--arch", BEST, "--set", "snip.mode=x"], "not among the proxies named"),
         (["--proxy", "params", "--arch", BEST, "--precision", "float64"], "has a precision setting"),
-        (["--proxy", "params", "--sample", "0"], "--sample must be from 1 to 15625"),
+        (["--proxy", "params", "--sample", "0"], "sample must be from 1 to 15625"),
         (["--proxy", "params"], "one of --arch, --sample, --all"),
         (["--proxy", "params", "--arch", BEST, "--executor", "local", "--workers", "0"], "at least 1"),
         (["--proxy", "params", "--arch", BEST, "--executor", "threads"], "invalid choice: 'threads'"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 
 from nas.cli import add_common_options, add_executor_options, show_progress
@@ -11,35 +10,38 @@ from nas.cli import add_common_options, add_executor_options, show_progress
 
 def run(args: argparse.Namespace) -> int:
     """Score, compute the metrics, write the report and print the Markdown table."""
-    from nas.compare import CompareConfig, compare, parse_batch_sizes, parse_columns, parse_settings
+    from nas.api.comparison import command_line, compare
+    from nas.comparing import parse_batch_sizes, parse_settings
     from nas.reports.compare import markdown_table, write_report
 
     batch_size, batch_sizes = parse_batch_sizes(args.batch_size or [])
-    config = CompareConfig(
+    comparison = compare(
+        args.proxies,
         space=args.space,
         dataset=args.dataset,
-        columns=tuple(parse_columns(args.proxies)),
-        sample=None if args.all else args.sample,
+        sample=args.sample,
+        all=args.all,
         seed=args.seed,
         metric=args.metric,
         batch_size=batch_size,
         batch_sizes=batch_sizes,
         data=args.data,
         settings=parse_settings(args.set or []),
+        seeds=parse_seeds(args.seeds),
+        bootstrap=args.bootstrap,
+        bootstrap_seed=args.bootstrap_seed,
         executor=args.executor,
         workers=args.workers,
         ray_address=args.ray_address,
         progress=show_progress(args),
         data_dir=args.data_dir,
         cache_dir=args.cache_dir,
-        seeds=parse_seeds(args.seeds),
-        resamples=args.bootstrap,
         retry_failed=args.retry_failed,
     )
-    comparison = compare(config)
+    config = comparison.config
     report = args.report or f"reports/compare-{config.space}-{config.dataset}"
-    write_report(comparison, report, command_line(args))
-    print(markdown_table(comparison))
+    write_report(comparison.data, report, command_line(config, args.report), args.format)
+    print(markdown_table(comparison.data))
     sys.stderr.write(f"nas: report written to {report}\n")
     return 0
 
@@ -55,23 +57,6 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     if len(set(seeds)) != len(seeds):
         raise NasError(f"--seeds lists a seed twice: {text!r}")
     return seeds
-
-
-def command_line(args: argparse.Namespace) -> str:
-    """The command that reproduces ``args``, with every default written out."""
-    words = ["nas", "compare", "--space", args.space, "--dataset", args.dataset, "--proxies", args.proxies]
-    words += ["--all"] if args.all else ["--sample", str(args.sample), "--seed", str(args.seed)]
-    words += ["--metric", args.metric, "--data", args.data, "--seeds", args.seeds, "--bootstrap", str(args.bootstrap)]
-    words += ["--executor", args.executor]
-    for item in args.batch_size or []:
-        words += ["--batch-size", item]
-    for item in args.set or []:
-        words += ["--set", item]
-    if args.workers is not None:
-        words += ["--workers", str(args.workers)]
-    if args.report:
-        words += ["--report", args.report]
-    return shlex.join(words)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -90,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--space", default="nb201", help="search space (default: nb201)")
-    parser.add_argument("--dataset", default="cifar10", help="dataset (default: cifar10)")
+    parser.add_argument("--dataset", help="dataset (default: the space's first, e.g. cifar10 for nb201)")
     parser.add_argument(
         "--proxies",
         required=True,
@@ -128,11 +113,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="bootstrap draws for the 95%% intervals and paired differences (default: 1000; 0: none)",
     )
     parser.add_argument(
+        "--bootstrap-seed", type=int, default=0, metavar="S", help="seed of the bootstrap draws (default: 0)"
+    )
+    parser.add_argument(
         "--retry-failed",
         action="store_true",
         help="recompute stored scores that failed with an error (e.g. after fixing a proxy or the data)",
     )
     add_executor_options(parser)
     parser.add_argument("--report", metavar="DIR", help="report directory (default: reports/compare-SPACE-DATASET)")
+    parser.add_argument(
+        "--format",
+        default="csv",
+        choices=("csv", "json", "parquet"),
+        help="format of the report's tables comparison, differences and scores (default: csv; parquet needs pyarrow)",
+    )
     add_common_options(parser)
     parser.set_defaults(func=run)

@@ -4,35 +4,31 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from nas.cli import add_common_options, add_executor_options, show_progress
 
 
 def run(args: argparse.Namespace) -> int:
     """Load and validate the experiment, run it (or resume it), print where the report is and its table."""
+    from nas.api.searching import search
     from nas.errors import NasError
     from nas.executors import check_executor
-    from nas.experiment import load_config, run_experiment
 
     if args.rounds is not None and args.rounds < 1:
         raise NasError(f"--rounds must be at least 1, got {args.rounds}")
     check_executor(args.executor, args.workers)
-    config = load_config(args.config, data_dir=args.data_dir)
-    out = Path(args.out) if args.out else Path("runs") / config.name
-    progress = show_progress(args)
-    result = run_experiment(
-        config,
-        out,
+    result = search(
+        args.config,
+        out=args.out,
         rounds=args.rounds,
         resume=args.resume,
-        progress=progress,
+        progress=show_progress(args),
         executor=args.executor,
         workers=args.workers,
         data_dir=args.data_dir,
         cache_dir=args.cache_dir,
     )
-    print(result.summary_markdown, end="")
+    print(result.to_markdown(), end="")
     sys.stderr.write(
         f"nas: summary table {result.files['summary.md']} (and .csv), plot {result.files['search.png']}, "
         f"trajectories {result.files['trajectories.csv']}\n"

@@ -1,27 +1,31 @@
-"""The report of a proxy comparison (:class:`nas.compare.Comparison`).
+"""The report of a proxy comparison (:class:`nas.comparing.ComparisonData`).
 
 :func:`write_report` fills a directory with
 
 * ``comparison.md``: the tables (coverage and correlations on the own, common and NaN-worst
   sets with 95% bootstrap intervals; the paper's columns on the common set; paired differences;
   the spread over seeds), the command line, the architectures and input used, the date;
-* ``comparison.csv``: the same metrics at full precision, one row per column;
-* ``differences.csv``: every ordered pair's paired difference in Spearman and Kendall on the common set;
-* ``scores.csv``: every architecture's trained accuracy, parameter count and scores;
+* ``comparison.csv``: the same metrics at full precision, one row per column (:func:`metrics_frame`);
+* ``differences.csv``: every ordered pair's paired difference in Spearman and Kendall on the
+  common set (:func:`differences_frame`);
+* ``scores.csv``: every architecture's trained accuracy, parameter count and scores (:func:`scores_frame`);
 * ``scatter_<column>.png``: score against trained accuracy, coloured by parameter count.
 
-Plots are drawn with matplotlib's Agg canvas (no display, no global backend change).
+The tables can also be written as JSON or Parquet (:data:`nas.reports.tables.TABLE_FORMATS`). Plots are drawn with
+matplotlib's Agg canvas (no display, no global backend change); :func:`scatter_figure` and
+:func:`bars_figure` return the figures themselves.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
@@ -30,9 +34,10 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 from matplotlib import colormaps
 
 from nas.bootstrap import Interval
-from nas.compare import SETS, Comparison
+from nas.comparing import SETS, ComparisonData
 from nas.datasets import dataset_spec
 from nas.errors import NasError
+from nas.reports.tables import write_frame
 
 #: ratio of the largest to the smallest positive score above which the x axis is logarithmic
 LOG_SCALE_RATIO = 100.0
@@ -64,7 +69,7 @@ COLUMNS_EXPLAINED = (
 )
 
 
-def markdown_table(comparison: Comparison) -> str:
+def markdown_table(comparison: ComparisonData) -> str:
     """The main table: coverage and Spearman/Kendall on the three sets, with 95% intervals."""
     header = ["proxy", "batch", "coverage"]
     for statistic in ("ρ", "τ"):
@@ -81,7 +86,7 @@ def markdown_table(comparison: Comparison) -> str:
     return "\n".join(lines)
 
 
-def paper_table(comparison: Comparison) -> str:
+def paper_table(comparison: ComparisonData) -> str:
     """The epsilon paper's columns (top-10% correlations and overlaps) on the common set."""
     lines = ["| " + " | ".join(_PAPER_HEADER) + " |", "|" + "|".join(["---"] + ["---:"] * 4) + "|"]
     for name, agreement in comparison.agreement["common"].items():
@@ -97,7 +102,7 @@ def paper_table(comparison: Comparison) -> str:
     return "\n".join(lines)
 
 
-def differences_table(comparison: Comparison) -> str:
+def differences_table(comparison: ComparisonData) -> str:
     """Row minus column Spearman rho on the common set, with paired 95% intervals; bold where it excludes 0."""
     names = list(comparison.scores)
     lines = ["| A \\ B | " + " | ".join(names) + " |", "|" + "|".join(["---"] + ["---:"] * len(names)) + "|"]
@@ -114,7 +119,7 @@ def differences_table(comparison: Comparison) -> str:
     return "\n".join(lines)
 
 
-def seeds_table(comparison: Comparison) -> str:
+def seeds_table(comparison: ComparisonData) -> str:
     """Mean ± standard deviation of Spearman's rho over the seeds, on each set."""
     header = ["proxy", *(f"ρ {_SET_TITLES[s]}" for s in SETS), *(f"τ {_SET_TITLES[s]}" for s in SETS)]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
@@ -128,22 +133,92 @@ def seeds_table(comparison: Comparison) -> str:
     return "\n".join(lines)
 
 
-def write_report(comparison: Comparison, directory: str | Path, command: str) -> list[Path]:
-    """Write the report files of ``comparison`` into ``directory`` (created); return their paths."""
+def write_report(comparison: ComparisonData, directory: str | Path, command: str, table_format: str = "csv") -> list[Path]:
+    """Write the report files of ``comparison`` into ``directory`` (created); return their paths.
+
+    The tables are written as ``table_format`` (:data:`nas.reports.tables.TABLE_FORMATS`); the Markdown report
+    and the plots do not depend on it.
+    """
     out = Path(directory)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        written = [
-            _write_markdown(comparison, out / "comparison.md", command),
-            _write_metrics_csv(comparison, out / "comparison.csv"),
-            _write_differences_csv(comparison, out / "differences.csv"),
-            _write_scores_csv(comparison, out / "scores.csv"),
-        ]
+        markdown = out / "comparison.md"
+        markdown.write_text(markdown_report(comparison, command), encoding="utf-8")
+        written = [markdown]
+        for stem, frame in (
+            ("comparison", metrics_frame(comparison)),
+            ("differences", differences_frame(comparison)),
+            ("scores", scores_frame(comparison)),
+        ):
+            written.append(write_frame(frame, out / f"{stem}.{table_format}", table_format))
         for name in comparison.scores:
-            written.append(_write_scatter(comparison, name, out / f"scatter_{file_stem(name)}.png"))
+            figure = scatter_figure(comparison, [name])
+            path = out / f"scatter_{file_stem(name)}.png"
+            figure.savefig(path, dpi=100)
+            written.append(path)
     except OSError as exc:
         raise NasError(f"cannot write the report into {str(out)!r}: {exc.strerror or exc}") from None
     return written
+
+
+def metrics_frame(comparison: ComparisonData) -> pd.DataFrame:
+    """Every column's metrics at full precision, one row per column (indexed ``proxy``).
+
+    Columns: direction, batch size, asked, scored, coverage, NaN count; per set of
+    :data:`~nas.comparing.SETS` (prefix ``own_``, ``common_``, ``nan_worst_``) the pairs,
+    Spearman and Kendall with their interval bounds and the paper's top-10%/top-64 columns;
+    with several seeds the mean and sd of each correlation; seconds per architecture.
+    """
+    rows = []
+    for name in comparison.scores:
+        row: dict[str, object] = {
+            "proxy": name,
+            "higher_is_better": comparison.higher_is_better[name],
+            "batch_size": comparison.batch_sizes.get(name),
+            "asked": comparison.asked,
+            "scored": comparison.scored[name],
+            "coverage": comparison.coverage(name),
+            "nans": comparison.agreement["own"][name].metrics.missing,
+        }
+        for set_name in SETS:
+            agreement = comparison.agreement[set_name][name]
+            m = agreement.metrics
+            values = (
+                m.pairs, m.spearman, agreement.spearman.low, agreement.spearman.high, m.kendall,
+                agreement.kendall.low, agreement.kendall.high, m.top10_spearman, m.top10_kendall,
+                m.top10_in_top10, m.top64_in_top5,
+            )
+            row.update({f"{set_name}_{field}": value for field, value in zip(_METRIC_FIELDS, values)})
+        if len(comparison.seed_runs) > 1:
+            for set_name in SETS:
+                for statistic in ("spearman", "kendall"):
+                    mean, sd = comparison.spread(statistic, set_name, name)
+                    row[f"{set_name}_{statistic}_mean"], row[f"{set_name}_{statistic}_sd"] = mean, sd
+        row["seconds_per_arch"] = comparison.seconds_per_arch[name]
+        rows.append(row)
+    frame = pd.DataFrame(rows).set_index("proxy")
+    sizes = [comparison.batch_sizes.get(name) for name in comparison.scores]
+    frame["batch_size"] = pd.Series(sizes, index=frame.index, dtype=object)  # integers; votes have none
+    return frame
+
+
+def differences_frame(comparison: ComparisonData) -> pd.DataFrame:
+    """Every ordered pair's paired bootstrap difference (a minus b) in Spearman and Kendall on the common set."""
+    common = int(comparison.common.sum())
+    rows = [
+        (a, b, "common", common, rho.value, rho.low, rho.high, tau.value, tau.low, tau.high)
+        for (a, b), (rho, tau) in comparison.differences.items()
+    ]
+    columns = ("a", "b", "set", "architectures", "spearman_difference", "spearman_low", "spearman_high",
+               "kendall_difference", "kendall_low", "kendall_high")
+    return pd.DataFrame(rows, columns=columns).set_index(["a", "b"])
+
+
+def scores_frame(comparison: ComparisonData) -> pd.DataFrame:
+    """Every architecture's trained metric, parameter count and column scores (indexed ``arch``)."""
+    columns = {comparison.config.metric: comparison.accuracies, "params": comparison.params}
+    columns.update({name: comparison.scores[name] for name in comparison.scores if name != "params"})
+    return pd.DataFrame(columns, index=pd.Index(comparison.archs, name="arch"))
 
 
 def file_stem(column: str) -> str:
@@ -151,7 +226,8 @@ def file_stem(column: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", column).strip("_")
 
 
-def _write_markdown(comparison: Comparison, path: Path, command: str) -> Path:
+def markdown_report(comparison: ComparisonData, command: str) -> str:
+    """``comparison.md``: the tables with the command, the architectures, the input and the date."""
     config = comparison.config
     spec = dataset_spec(config.dataset)
     votes = [f"`{name}` = average rank of {', '.join(members)}" for name, members in _votes(comparison)]
@@ -209,79 +285,57 @@ def _write_markdown(comparison: Comparison, path: Path, command: str) -> Path:
             "batch and initialises the networks anew.",
             "",
         ]
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    return "\n".join(lines)
 
 
-def _write_metrics_csv(comparison: Comparison, path: Path) -> Path:
-    header = ["proxy", "higher_is_better", "batch_size", "asked", "scored", "coverage", "nans"]
-    header += [f"{s}_{field}" for s in SETS for field in _METRIC_FIELDS]
-    if len(comparison.seed_runs) > 1:
-        header += [f"{s}_{stat}_{kind}" for s in SETS for stat in ("spearman", "kendall") for kind in ("mean", "sd")]
-    header.append("seconds_per_arch")
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        for name in comparison.scores:
-            row: list[object] = [
-                name,
-                comparison.higher_is_better[name],
-                comparison.batch_sizes.get(name, ""),
-                comparison.asked,
-                comparison.scored[name],
-                comparison.coverage(name),
-                comparison.agreement["own"][name].metrics.missing,
-            ]
-            for set_name in SETS:
-                agreement = comparison.agreement[set_name][name]
-                m = agreement.metrics
-                row += [m.pairs, m.spearman, agreement.spearman.low, agreement.spearman.high, m.kendall]
-                row += [agreement.kendall.low, agreement.kendall.high, m.top10_spearman, m.top10_kendall]
-                row += [m.top10_in_top10, m.top64_in_top5]
-            if len(comparison.seed_runs) > 1:
-                for set_name in SETS:
-                    for statistic in ("spearman", "kendall"):
-                        row += list(comparison.spread(statistic, set_name, name))
-            row.append(comparison.seconds_per_arch[name])
-            writer.writerow(row)
-    return path
+def scatter_figure(comparison: ComparisonData, columns: Sequence[str] | None = None, ncols: int = 3) -> Figure:
+    """Score against trained accuracy, coloured by parameter count: one panel per column (default: all).
+
+    Architectures a column could not score are left out and counted in the panel's title.
+    """
+    names = list(comparison.scores) if columns is None else list(columns)
+    unknown = [name for name in names if name not in comparison.scores]
+    if unknown or not names:
+        raise NasError(f"no column {unknown[0]!r} in this comparison; it has: {', '.join(comparison.scores)}"
+                       if unknown else "scatter_figure needs at least one column")
+    cols = min(ncols, len(names))
+    rows = math.ceil(len(names) / cols)
+    figure = Figure(figsize=(6.4 * cols, 4.8 * rows), layout="constrained")
+    FigureCanvasAgg(figure)
+    for index, name in enumerate(names):
+        _draw_scatter(comparison, name, figure, figure.add_subplot(rows, cols, index + 1))
+    return figure
 
 
-def _write_differences_csv(comparison: Comparison, path: Path) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(("a", "b", "set", "architectures", "spearman_difference", "spearman_low", "spearman_high",
-                         "kendall_difference", "kendall_low", "kendall_high"))
-        common = int(comparison.common.sum())
-        for (a, b), (rho, tau) in comparison.differences.items():
-            writer.writerow((a, b, "common", common, rho.value, rho.low, rho.high, tau.value, tau.low, tau.high))
-    return path
-
-
-def _write_scores_csv(comparison: Comparison, path: Path) -> Path:
+def bars_figure(comparison: ComparisonData, statistic: str = "spearman") -> Figure:
+    """Each column's correlation (``"spearman"`` or ``"kendall"``) on the three sets, with 95% intervals."""
+    if statistic not in ("spearman", "kendall"):
+        raise NasError(f"statistic must be 'spearman' or 'kendall', got {statistic!r}")
     names = list(comparison.scores)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(("arch", comparison.config.metric, "params", *names))
-        for i, arch in enumerate(comparison.archs):
-            writer.writerow(
-                (
-                    arch,
-                    float(comparison.accuracies[i]),
-                    float(comparison.params[i]),
-                    *(float(comparison.scores[name][i]) for name in names),
-                )
-            )
-    return path
+    figure = Figure(figsize=(max(6.4, 0.9 * len(names) + 2), 4.8), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    width = 0.8 / len(SETS)
+    positions = np.arange(len(names))
+    for offset, set_name in enumerate(SETS):
+        intervals = [getattr(comparison.agreement[set_name][name], statistic) for name in names]
+        values = np.array([i.value for i in intervals])
+        low = np.array([i.value - i.low if math.isfinite(i.low) else 0.0 for i in intervals])
+        high = np.array([i.high - i.value if math.isfinite(i.high) else 0.0 for i in intervals])
+        axes.bar(positions + (offset - 1) * width, values, width, yerr=np.vstack([low, high]), capsize=2,
+                 label=_SET_TITLES[set_name])
+    axes.set_xticks(positions, names, rotation=30, ha="right")
+    axes.set_ylabel(f"{'Spearman ρ' if statistic == 'spearman' else 'Kendall τ'} with {comparison.config.metric}")
+    axes.axhline(0, color="black", linewidth=0.5)
+    axes.legend(title="set")
+    axes.set_title(f"{comparison.config.space} / {comparison.config.dataset}: {comparison.selection}")
+    return figure
 
 
-def _write_scatter(comparison: Comparison, name: str, path: Path) -> Path:
+def _draw_scatter(comparison: ComparisonData, name: str, figure: Figure, axes: Axes) -> None:
     scores, accuracies = comparison.scores[name], comparison.accuracies
     keep = np.isfinite(scores) & np.isfinite(accuracies)
     x, y, params = scores[keep], accuracies[keep], comparison.params[keep]
-    figure = Figure(figsize=(6.4, 4.8), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
     colour_map = colormaps["viridis"].with_extremes(bad="lightgrey")
     positive = params[np.isfinite(params) & (params > 0)]
     norm = LogNorm(positive.min(), positive.max()) if len(positive) and positive.min() < positive.max() else None
@@ -296,8 +350,6 @@ def _write_scatter(comparison: Comparison, name: str, path: Path) -> Path:
     axes.set_title(
         f"{name}: Spearman ρ = {_number(result.spearman, 3)} (n = {result.pairs}; {left_out} NaN left out)"
     )
-    figure.savefig(path, dpi=100)
-    return path
 
 
 def _scale_x(axes: Axes, x: np.ndarray) -> None:
@@ -322,7 +374,7 @@ def _scale_x(axes: Axes, x: np.ndarray) -> None:
     axes.xaxis.set_minor_locator(NullLocator())
 
 
-def _votes(comparison: Comparison) -> list[tuple[str, tuple[str, ...]]]:
+def _votes(comparison: ComparisonData) -> list[tuple[str, tuple[str, ...]]]:
     return [(column.name, column.members) for column in comparison.config.columns if column.is_vote]
 
 
@@ -342,7 +394,7 @@ def _signed(value: float) -> str:
     return "nan" if math.isnan(value) else f"{value:+.2f}"
 
 
-def _coverage(comparison: Comparison, name: str) -> str:
+def _coverage(comparison: ComparisonData, name: str) -> str:
     return f"{100 * comparison.coverage(name):.1f}% ({comparison.scored[name]})"
 
 

@@ -1,6 +1,7 @@
 """The report of a search experiment: trajectories, summary table and plot.
 
-Written by :func:`nas.experiment.run_experiment` into the experiment's output directory:
+:func:`write_reports` writes them from an :class:`~nas.experiment.ExperimentResult` (what
+:func:`nas.experiment.run_experiment` returns) into the experiment's output directory:
 
 * ``trajectories.json``: the configuration and, per strategy and round, the best-so-far
   metric after each trained model and the final choice;
@@ -20,14 +21,14 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-if TYPE_CHECKING:
-    from nas.experiment import ExperimentResult
+from nas.experiment import ExperimentResult
 
 #: numbers of trained models at which the summary reports the best metric reached
 BUDGET_MARKS = (10, 50, 100, 300)
@@ -72,7 +73,7 @@ def best_after(best: Sequence[float], k: int) -> float:
     return best[min(k, len(best)) - 1] if best else math.nan
 
 
-def summarise(result: "ExperimentResult") -> list[SummaryRow]:
+def summarise(result: ExperimentResult) -> list[SummaryRow]:
     """One :class:`SummaryRow` per strategy, in the configuration's order."""
     marks = [k for k in BUDGET_MARKS if k <= result.config.budget]
     rows = []
@@ -91,7 +92,7 @@ def summarise(result: "ExperimentResult") -> list[SummaryRow]:
     return rows
 
 
-def markdown(result: "ExperimentResult", rows: Sequence[SummaryRow]) -> str:
+def markdown(result: ExperimentResult, rows: Sequence[SummaryRow]) -> str:
     """The summary as a Markdown document (title, set-up, table)."""
     config = result.config
     proxy = "none" if config.proxy is None else _proxy_text(result)
@@ -124,23 +125,38 @@ def markdown(result: "ExperimentResult", rows: Sequence[SummaryRow]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_reports(result: "ExperimentResult") -> dict[str, Path]:
-    """Write every report file into ``result.out_dir``; also stores them in ``result.files``."""
+@dataclass(frozen=True)
+class SearchReport:
+    """What :func:`write_reports` wrote: the report files by name, and the summary as Markdown."""
+
+    #: ``trajectories.json``, ``trajectories.csv``, ``summary.csv``, ``summary.md`` and ``search.png``, by name
+    files: dict[str, Path]
+    #: the text of ``summary.md`` (see :func:`markdown`)
+    markdown: str
+
+
+def write_reports(result: ExperimentResult) -> SearchReport:
+    """Write every report file into ``result.out_dir`` and return what was written; ``result`` is not changed."""
     out = result.out_dir
     rows = summarise(result)
-    result.summary_markdown = markdown(result, rows)
+    summary = markdown(result, rows)
     files = {
         "trajectories.json": _write_json(result, out / "trajectories.json"),
         "trajectories.csv": _write_trajectories_csv(result, out / "trajectories.csv"),
         "summary.csv": _write_summary_csv(result, rows, out / "summary.csv"),
-        "summary.md": _write_text(result.summary_markdown, out / "summary.md"),
+        "summary.md": _write_text(summary, out / "summary.md"),
         "search.png": plot(result, out / "search.png"),
     }
-    result.files.update(files)
-    return files
+    return SearchReport(files, summary)
 
 
-def plot(result: "ExperimentResult", path: Path) -> Path:
+def plot(result: ExperimentResult, path: Path) -> Path:
+    """Write :func:`search_figure` to ``path`` (PNG)."""
+    search_figure(result).savefig(path, dpi=130)
+    return path
+
+
+def search_figure(result: ExperimentResult) -> Figure:
     """Best metric vs trained models: per strategy the median over rounds and the interquartile band."""
     config = result.config
     figure = Figure(figsize=(7.5, 4.8))
@@ -173,8 +189,36 @@ def plot(result: "ExperimentResult", path: Path) -> Path:
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
-    figure.savefig(path, dpi=130)
-    return path
+    return figure
+
+
+def summary_frame(result: ExperimentResult) -> pd.DataFrame:
+    """The summary (``summary.csv``) as a DataFrame indexed by strategy label: mean and std of the best metric after k models and of the final choice."""
+    records = []
+    for row in summarise(result):
+        record: dict[str, object] = {"strategy": row.label, "kind": row.strategy, "rounds": row.rounds, "trained": row.trained}
+        for k, statistic in sorted(row.best_after.items()):
+            record[f"best_after_{k}_mean"], record[f"best_after_{k}_std"] = statistic.mean, statistic.std
+        record.update(final_metric=result.final_metric, final_mean=row.final.mean, final_std=row.final.std)
+        records.append(record)
+    return pd.DataFrame(records).set_index("strategy")
+
+
+def history_frame(result: ExperimentResult, train_seconds: Callable[[str], float] | None = None) -> pd.DataFrame:
+    """Every trained model of every run: strategy, round, step, architecture, metric, best so far, simulated time.
+
+    ``simulated_seconds`` is the running sum of ``train_seconds(arch)`` (the benchmark's
+    training time of each model trained so far in the run), NaN without ``train_seconds``.
+    """
+    records = []
+    for label, runs in result.runs.items():
+        for run in runs:
+            elapsed = 0.0
+            for step, (arch, value, best) in enumerate(zip(run.archs, run.values, run.best), start=1):
+                elapsed += train_seconds(arch) if train_seconds is not None else math.nan
+                records.append((label, run.round, step, arch, value, best, elapsed))
+    columns = ["strategy", "round", "step", "arch", result.config.metric, "best", "simulated_seconds"]
+    return pd.DataFrame.from_records(records, columns=columns)
 
 
 def _colours(n: int) -> list[tuple[float, float, float, float]]:
@@ -184,7 +228,7 @@ def _colours(n: int) -> list[tuple[float, float, float, float]]:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
-def _proxy_text(result: "ExperimentResult") -> str:
+def _proxy_text(result: ExperimentResult) -> str:
     proxy = result.config.proxy
     assert proxy is not None
     settings = ", ".join(f"{k}={v}" for k, v in proxy.settings.items())
@@ -192,7 +236,7 @@ def _proxy_text(result: "ExperimentResult") -> str:
     return f"`{proxy.name}`" + (f" ({settings})" if settings else "") + f" on a {batch.data} batch of {batch.size} (seed {batch.seed})"
 
 
-def _write_json(result: "ExperimentResult", path: Path) -> Path:
+def _write_json(result: ExperimentResult, path: Path) -> Path:
     data = {
         "config": result.config.to_dict(),
         "rounds": result.rounds,
@@ -217,7 +261,7 @@ def _write_json(result: "ExperimentResult", path: Path) -> Path:
     return path
 
 
-def _write_trajectories_csv(result: "ExperimentResult", path: Path) -> Path:
+def _write_trajectories_csv(result: ExperimentResult, path: Path) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["strategy", "round", "trained", "value", "best"])
@@ -228,7 +272,7 @@ def _write_trajectories_csv(result: "ExperimentResult", path: Path) -> Path:
     return path
 
 
-def _write_summary_csv(result: "ExperimentResult", rows: Sequence[SummaryRow], path: Path) -> Path:
+def _write_summary_csv(result: ExperimentResult, rows: Sequence[SummaryRow], path: Path) -> Path:
     marks = sorted({k for row in rows for k in row.best_after})
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

@@ -1,6 +1,6 @@
-"""Compare zero-cost proxies against trained accuracy on a benchmark (``nas compare``).
+"""The engine behind ``nas compare`` and :func:`nas.compare`: proxies against trained accuracy on a benchmark.
 
-:func:`compare` scores a fixed set of architectures with each requested proxy through the score
+:func:`compare_proxies` scores a fixed set of architectures with each requested proxy through the score
 store (so a re-run only computes what is missing), looks up their trained accuracy in the
 space's benchmark table and computes the metrics of :mod:`nas.metrics` for each proxy.
 :mod:`nas.reports.compare` writes the result as tables and plots.
@@ -14,8 +14,10 @@ space's benchmark table and computes the metrics of :mod:`nas.metrics` for each 
   trio).
 
 **Batches.** Each proxy is scored on one batch of the dataset's training split (or synthetic
-input, see :func:`nas.data.load_batch`), by default of the size its paper used (:data:`DEFAULT_BATCH_SIZES`); a single ``batch_size`` or per-proxy
-``batch_sizes`` override it. Proxies of equal batch size share one batch.
+input, see :func:`nas.data.load_batch`), by default of the size its paper used
+(:attr:`nas.proxies.base.Proxy.batch_size`: epsilon 256, naswot 128, meco 1, zico 256, most others
+64); a single ``batch_size`` or per-proxy ``batch_sizes`` override it. Proxies of equal batch
+size share one batch.
 
 **Fair sets.** A proxy that cannot score an architecture (NaN) is not better for it: a
 correlation over the architectures a proxy could score is not comparable with one over all of
@@ -48,38 +50,13 @@ from scipy import stats
 from nas import bootstrap
 from nas.benchmarks import open_table
 from nas.bootstrap import Interval
-from nas.data import load_batch
 from nas.errors import NasError
 from nas.metrics import ProxyMetrics, evaluate
 from nas.proxies import PROXIES, Proxy, create_proxy
-from nas.scoring import Scorer
+from nas.scoring import batch_size_of, score_architectures
 from nas.spaces import Architecture, SearchSpace, create_space
 from nas.store import ScoreStore
 
-#: Batch size per proxy, as in each proxy's paper on NAS-Bench-201:
-#: epsilon 256 (the epsilon paper); naswot 128 (Mellor et al. 2021, N = 128), and the DAS split of
-#: naswot the same (so that das_da + N log das_units is exactly naswot); meco 1 (the MeCo paper
-#: scores one image); zico 256, split into two batches of 128 (the ZiCo authors' search batches);
-#: snip, grad_norm, fisher, grasp, jacob_cov and synflow 64 (Abdelfattah et al. 2021 scored every
-#: proxy on one batch of 64, ``nasbench2_pred.py --batch_size 64 --dataload_info 1``; synflow
-#: reads only the input shape). Proxies not listed use :data:`FALLBACK_BATCH_SIZE`.
-DEFAULT_BATCH_SIZES: dict[str, int] = {
-    "epsilon": 256,
-    "naswot": 128,
-    "das": 128,
-    "das_da": 128,
-    "das_units": 128,
-    "meco": 1,
-    "zico": 256,
-    "snip": 64,
-    "grad_norm": 64,
-    "fisher": 64,
-    "grasp": 64,
-    "jacob_cov": 64,
-    "synflow": 64,
-}
-#: batch size of proxies without an entry in :data:`DEFAULT_BATCH_SIZES`
-FALLBACK_BATCH_SIZE = 64
 #: the proxy whose scores colour the scatter plots (parameter count)
 PARAMS_PROXY = "params"
 #: baselines compared whether asked for or not
@@ -257,8 +234,8 @@ class SeedRun:
 
 
 @dataclass
-class Comparison:
-    """The outcome of :func:`compare`: per-architecture scores and per-column metrics.
+class ComparisonData:
+    """The outcome of :func:`compare_proxies`: per-architecture scores and per-column metrics.
 
     ``agreement[set][column]`` holds the metrics and intervals of each column on each of
     :data:`SETS`; ``differences[(a, b)]`` the paired bootstrap intervals of ``a``'s minus
@@ -313,11 +290,7 @@ class Comparison:
 
 def batch_size_for(proxy: str, config: CompareConfig) -> int:
     """The batch size ``proxy`` is scored with under ``config``."""
-    if proxy in config.batch_sizes:
-        return config.batch_sizes[proxy]
-    if config.batch_size is not None:
-        return config.batch_size
-    return DEFAULT_BATCH_SIZES.get(proxy, FALLBACK_BATCH_SIZE)
+    return batch_size_of(PROXIES.get(proxy)(), config.batch_size, config.batch_sizes)
 
 
 def select_architectures(space: SearchSpace, sample: int | None, seed: int) -> tuple[list[Architecture], str]:
@@ -338,7 +311,7 @@ def select_architectures(space: SearchSpace, sample: int | None, seed: int) -> t
     return [every[i] for i in chosen], f"random sample of {sample} of {size} architectures (seed {seed})"
 
 
-def compare(config: CompareConfig) -> Comparison:
+def compare_proxies(config: CompareConfig) -> ComparisonData:
     """Score the selected architectures with every column's proxies and compute the metrics."""
     _check_seeds(config)
     space = create_space(config.space)
@@ -387,7 +360,7 @@ def compare(config: CompareConfig) -> Comparison:
         c.name: float(sum(seconds[m] for m in c.members)) if c.is_vote else seconds[c.name] for c in columns
     }
     known = np.isfinite(accuracies)
-    return Comparison(
+    return ComparisonData(
         config=config,
         archs=names,
         accuracies=accuracies,
@@ -517,30 +490,22 @@ def _score_all(
 
     ``seed`` seeds both the batch drawn and the models' initialisation.
     """
-    sizes = {name: batch_size_for(name, config) for name in proxies}
-    groups: dict[int, list[str]] = {}
-    for name, size in sizes.items():
-        groups.setdefault(size, []).append(name)
-    scores: dict[str, np.ndarray] = {}
-    seconds: dict[str, float] = {}
-    inputs: list[str] = []
-    for size, names in groups.items():
-        batch = load_batch(dataset, data=config.data, size=size, seed=seed, data_dir=config.data_dir)
-        inputs.append(f"{', '.join(names)}: {batch.kind} input, batch of {len(batch)} ({batch.identity})")
-        with Scorer(
-            space,
-            dataset,
-            batch,
-            store=store,
-            executor=config.executor,
-            workers=config.workers,
-            progress=config.progress,
-            ray_address=config.ray_address,
-            seed=seed,
-            retry_failed=config.retry_failed,
-        ) as scorer:
-            for name in names:
-                scores[name] = scorer.values(archs, proxies[name])
-                assert scorer.last_stats is not None
-                seconds[name] = scorer.last_stats.seconds_per_arch
-    return scores, seconds, sizes, inputs
+    scored = score_architectures(
+        space,
+        dataset,
+        archs,
+        proxies,
+        {name: batch_size_of(proxy, config.batch_size, config.batch_sizes) for name, proxy in proxies.items()},
+        data=config.data,
+        seed=seed,
+        store=store,
+        executor=config.executor,
+        workers=config.workers,
+        progress=config.progress,
+        ray_address=config.ray_address,
+        data_dir=config.data_dir,
+        retry_failed=config.retry_failed,
+    )
+    scores = {name: scored.values(name) for name in proxies}
+    seconds = {name: stats.seconds_per_arch for name, stats in scored.stats.items()}
+    return scores, seconds, scored.batch_sizes, scored.inputs

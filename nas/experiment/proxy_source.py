@@ -1,0 +1,109 @@
+"""The proxy scores an experiment's strategies see, read from and added to the score store.
+
+:class:`ProxySource` is the callable a :class:`~nas.search.base.SearchContext` gets as its
+proxy: direction-normalised scores of architectures, created lazily so that an experiment
+of plain strategies reads no data and opens no store.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+from nas.errors import NasError
+from nas.experiment.config import ExperimentConfig
+from nas.proxies.base import Batch, Proxy
+from nas.search.base import ArchitectureCache, CachedProxyScores
+from nas.spaces.base import Architecture, SearchSpace
+
+#: spaces up to this size have all their stored proxy scores read in one query before searching
+PREFETCH_LIMIT = 100_000
+
+
+class ProxySource:
+    """Direction-normalised proxy scores for the strategies, through the score store.
+
+    Everything is created on first need (a run of plain strategies reads no data): the batch,
+    the store and the :class:`~nas.scoring.Scorer`. For enumerable spaces, the first call reads
+    every score the store already holds for the whole space in one query.
+    """
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        space: SearchSpace,
+        cache: ArchitectureCache,
+        executor: str,
+        workers: int | None,
+        progress: bool,
+        data_dir: str | os.PathLike[str] | None,
+        cache_dir: str | os.PathLike[str] | None,
+    ):
+        self._config = config
+        self._space = space
+        self._cache = cache
+        self._options = (executor, workers, progress, data_dir, cache_dir)
+        self._scores: CachedProxyScores | None = None
+        self._scorer: Any = None
+        self._batch: Batch | None = None
+
+    def __call__(self, archs: Sequence[Architecture]) -> np.ndarray:
+        """The direction-normalised proxy scores of ``archs`` (higher is better)."""
+        if self._scores is None:
+            self._scores = self._start()
+        return self._scores(archs)
+
+    def _load_batch(self) -> Batch:
+        """The proxy's input batch (loaded once)."""
+        from nas.data import load_batch
+
+        if self._config.proxy is None:
+            raise NasError(f"{self._config.source}: proxy: missing, but a strategy uses proxy scores")
+        if self._batch is None:
+            spec = self._config.proxy.batch
+            self._batch = load_batch(
+                self._config.dataset, data=spec.data, size=spec.size, seed=spec.seed, data_dir=self._options[3]
+            )
+        return self._batch
+
+    def input_description(self) -> str:
+        """What the proxy scores on, for the reports ("" without a proxy)."""
+        from nas.data import describe_input
+
+        return "" if self._config.proxy is None else describe_input(self._load_batch())
+
+    def _start(self) -> CachedProxyScores:
+        from nas.scoring import Scorer
+        from nas.store import ScoreStore
+
+        batch = self._load_batch()
+        executor, workers, progress, data_dir, cache_dir = self._options
+        settings = self._config.proxy
+        assert settings is not None  # checked by _load_batch
+        proxy = settings.create()
+        self._scorer = Scorer(
+            self._space, self._config.dataset, batch, store=ScoreStore.open(cache_dir), executor=executor,
+            workers=workers, progress=progress, seed=settings.seed,
+        )
+        scorer = self._scorer
+        scores = CachedProxyScores(
+            self._cache, lambda archs: scorer.values(archs, proxy), proxy.higher_is_better, proxy.invariance
+        )
+        size = self._space.size()
+        if size is not None and size <= PREFETCH_LIMIT:
+            scores.preload(self._stored_scores(scorer, proxy))
+        return scores
+
+    def _stored_scores(self, scorer: Any, proxy: Proxy) -> dict[str, float]:
+        """The raw scores the store holds for the space's architectures, by score key."""
+        ids = {self._cache.score_key(arch, proxy.invariance) for arch in self._space.enumerate()}
+        keys = {scorer.key(arch_id, proxy): arch_id for arch_id in ids}
+        stored = scorer.store.get_many(list(keys))
+        return {keys[key]: row.result.value for key, row in stored.items()}
+
+    def close(self) -> None:
+        """Shut the scorer's workers down (if any were started)."""
+        if self._scorer is not None:
+            self._scorer.close()

@@ -1,0 +1,134 @@
+"""Running an experiment: every strategy once per seeded round, each finished run logged at once.
+
+Every strategy runs once per round; round ``r`` of every strategy uses the same seed
+(:func:`round_seed`), so strategies are compared on paired random streams. Each finished run is
+appended to ``runs.jsonl`` in the output directory at once (see :mod:`nas.experiment.resume`),
+so an interrupted experiment resumes where it stopped and ends with exactly the result of an
+uninterrupted one.
+
+The *final choice* of a run is the trained architecture with the best oracle metric (the first
+one on ties). When the metric is a validation metric (``valid_*``) and the table has the
+matching test metric, the final choice is reported with its test value: the search never sees
+test accuracy.
+
+This module writes no reports: pass the :class:`~nas.experiment.results.ExperimentResult` to
+:func:`nas.reports.search.write_reports` for those.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from nas.benchmarks import open_table
+from nas.benchmarks.base import BenchmarkTable, Oracle
+from nas.errors import NasError
+from nas.experiment.config import ExperimentConfig
+from nas.experiment.proxy_source import ProxySource
+from nas.experiment.results import ExperimentResult, Run
+from nas.experiment.resume import _open_out_dir
+from nas.search.base import ArchitectureCache, SearchContext, Strategy
+from nas.spaces import create_space
+from nas.spaces.base import SearchSpace
+
+
+def round_seed(seed: int, round_index: int) -> int:
+    """The seed of round ``round_index`` of an experiment seeded ``seed`` (numpy SeedSequence spawn)."""
+    sequence = np.random.SeedSequence(seed, spawn_key=(round_index,))
+    return int(sequence.generate_state(1, dtype=np.uint64)[0])
+
+
+def reported_metric(table: BenchmarkTable, dataset: str, metric: str) -> str:
+    """The metric the final choice is reported with: the test twin of a ``valid_*`` metric if the table has one."""
+    if metric.startswith("valid"):
+        twin = "test" + metric[len("valid") :]
+        if twin in table.metrics(dataset):
+            return twin
+    return metric
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out_dir: str | os.PathLike[str],
+    rounds: int | None = None,
+    resume: bool = False,
+    progress: bool = False,
+    executor: str = "auto",
+    workers: int | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> ExperimentResult:
+    """Run every strategy of ``config`` for ``rounds`` rounds (default: the config's) and return the result.
+
+    ``out_dir`` gets ``experiment.json`` and one line of ``runs.jsonl`` per finished run (what
+    resuming reads); the report files are written by :func:`nas.reports.search.write_reports`.
+    Proxy scores are read from the score store in ``cache_dir`` and missing ones are computed
+    with ``executor`` (``"auto"``, ``"serial"`` or ``"local"`` with ``workers`` processes; see
+    :class:`nas.scoring.Scorer`) and stored.
+    With ``resume``, runs already in ``out_dir`` are kept and only the missing ones are run; an
+    existing, non-empty ``out_dir`` without ``resume`` is an error.
+    """
+    total_rounds = config.rounds if rounds is None else rounds
+    if total_rounds < 1:
+        raise NasError(f"rounds must be at least 1, got {total_rounds}")
+    out = Path(out_dir)
+    done = _open_out_dir(out, config, resume)
+    table = open_table(config.space, data_dir)
+    final_metric = reported_metric(table, config.dataset, config.metric)
+    space = create_space(config.space)
+    cache = ArchitectureCache(space)
+    strategies = {s.label: s.create() for s in config.strategies}
+    todo = [(r, label) for r in range(total_rounds) for label in strategies if (label, r) not in done]
+    source = ProxySource(config, space, cache, executor, workers, progress, data_dir, cache_dir)
+    try:
+        with open(out / "runs.jsonl", "a", encoding="utf-8") as log, tqdm(
+            total=len(todo), desc=config.name, unit="run", file=sys.stderr, disable=not progress
+        ) as bar:
+            for r, label in todo:
+                run = _run_one(config, strategies[label], label, r, space, table, cache, source, final_metric)
+                log.write(json.dumps(run.to_json()) + "\n")
+                log.flush()
+                os.fsync(log.fileno())
+                done[(label, r)] = run
+                bar.update()
+        proxy_input = source.input_description() if any(s.needs_proxy() for s in strategies.values()) else ""
+    finally:
+        source.close()
+    result = ExperimentResult(config, total_rounds, out, final_metric=final_metric, proxy_input=proxy_input)
+    for label in strategies:
+        result.runs[label] = [done[(label, r)] for r in range(total_rounds)]
+    return result
+
+
+def _run_one(
+    config: ExperimentConfig,
+    strategy: Strategy,
+    label: str,
+    round_index: int,
+    space: SearchSpace,
+    table: BenchmarkTable,
+    cache: ArchitectureCache,
+    source: ProxySource,
+    final_metric: str,
+) -> Run:
+    seed = round_seed(config.seed, round_index)
+    oracle = Oracle(table, config.dataset, config.metric, config.budget)
+    context = SearchContext(space, oracle, source, random.Random(seed), cache)
+    result = strategy.run(context)
+    choice = result.final_choice()
+    final_arch = None if choice is None else result.archs[choice]
+    final_value = math.nan if choice is None else result.values[choice]
+    if final_arch is None:
+        final_test = math.nan
+    elif final_metric == config.metric:
+        final_test = final_value
+    else:
+        final_test = table.lookup(final_arch, config.dataset, final_metric)
+    return Run(label, round_index, seed, result.archs, result.values, result.best, final_arch, final_value, final_test)
