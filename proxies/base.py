@@ -132,6 +132,10 @@ class Proxy(ABC):
             return "unknown"
         return "src-" + hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
 
+    def effective_settings(self, space: str) -> dict[str, Any]:
+        """The settings as they apply in ``space`` (defaults that depend on the space resolved), for reports."""
+        return dict(self.settings)
+
     def prepare(self, model: nn.Module) -> nn.Module:
         """Hook for proxies that need the model in a particular state; the identity by default."""
         return model

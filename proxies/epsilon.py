@@ -111,6 +111,10 @@ class Epsilon(Proxy):
                 f"{', '.join(DEFAULT_WEIGHTS)}); pass the setting weights=w1:w2"
             ) from None
 
+    def effective_settings(self, space: str) -> dict[str, Any]:
+        """The settings with ``weights`` resolved to the space's default pair when not given."""
+        return {**self.settings, "weights": list(self.weights_for(space))}
+
     def score(self, model: nn.Module, batch: Batch, context: ProxyContext) -> ProxyResult:
         """Epsilon of ``model`` on ``batch`` (NaN with a reason when undefined)."""
         weights = self.weights_for(context.space)

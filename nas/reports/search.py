@@ -48,12 +48,14 @@ class Statistic:
         known = np.array([v for v in values if not math.isnan(v)], dtype=np.float64)
         if known.size == 0:
             return cls(math.nan, math.nan, 0)
-        std = float(known.std(ddof=1)) if known.size > 1 else 0.0
+        std = float(known.std(ddof=1)) if known.size > 1 else math.nan  # undefined for one value
         return cls(float(known.mean()), std, int(known.size))
 
     def text(self, digits: int = 2) -> str:
-        """``"mean ± std"`` (``"-"`` without values)."""
-        return "-" if self.n == 0 else f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
+        """``"mean ± std"``; the mean alone for one value; ``"-"`` without values."""
+        if self.n == 0:
+            return "-"
+        return f"{self.mean:.{digits}f}" if self.n == 1 else f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def markdown(result: ExperimentResult, rows: Sequence[SummaryRow]) -> str:
         "",
         *([config.description.strip(), ""] if config.description.strip() else []),
         f"Space `{config.space}`, dataset `{config.dataset}`, oracle metric `{config.metric}`, proxy {proxy}; "
-        f"budget {config.budget} trained models, {result.rounds} rounds, seed {config.seed}.",
+        f"budget {_count(config.budget, 'trained model')}, {_count(result.rounds, 'round')}, seed {config.seed}.",
         "",
         *([f"Proxy input: {result.proxy_input}.", ""] if result.proxy_input else []),
         f"Mean ± standard deviation over rounds of the best `{config.metric}` among the first k trained "
@@ -157,7 +159,13 @@ def plot(result: ExperimentResult, path: Path) -> Path:
 
 
 def search_figure(result: ExperimentResult) -> Figure:
-    """Best metric vs trained models: per strategy the median over rounds and the interquartile band."""
+    """Best metric vs trained models: per strategy the median over rounds and the interquartile band.
+
+    When no run trained more than one model (zero-cost selection, budget 1) there is no curve:
+    the figure shows instead each round's final choice, with its reported metric, per strategy.
+    """
+    if all(len(run.best) <= 1 for runs in result.runs.values() for run in runs):
+        return _final_choices_figure(result)
     config = result.config
     figure = Figure(figsize=(7.5, 4.8))
     FigureCanvasAgg(figure)
@@ -188,6 +196,34 @@ def search_figure(result: ExperimentResult) -> Figure:
     axes.set_title(f"{config.name}: median and quartiles over {result.rounds} rounds", fontsize=10)
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+def _final_choices_figure(result: ExperimentResult) -> Figure:
+    """Each round's final choice (its reported metric) per strategy: points, median and quartiles."""
+    config = result.config
+    labels = [spec.label for spec in config.strategies]
+    figure = Figure(figsize=(max(5.0, 1.6 * len(labels) + 2), 4.8))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    jitter = np.random.default_rng(0)
+    for i, (colour, label) in enumerate(zip(_colours(len(labels)), labels)):
+        values = np.array([run.final_test for run in result.runs[label]], dtype=np.float64)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            continue
+        axes.scatter(i + jitter.uniform(-0.18, 0.18, values.size), values, s=8, alpha=0.35, color=colour)
+        low, median, high = np.percentile(values, [25, 50, 75])
+        axes.errorbar(i, median, yerr=[[median - low], [high - median]], fmt="D", color="black", capsize=6)
+    axes.set_xticks(range(len(labels)), labels)
+    axes.set_xlim(-0.6, len(labels) - 0.4)
+    axes.set_ylabel(f"{result.final_metric} of the final choice")
+    axes.set_title(
+        f"{config.name}: one trained model per round; {_count(result.rounds, 'round')}, median and quartiles",
+        fontsize=10,
+    )
+    axes.grid(True, axis="y", alpha=0.3)
     figure.tight_layout()
     return figure
 
@@ -229,11 +265,26 @@ def _colours(n: int) -> list[tuple[float, float, float, float]]:
 
 
 def _proxy_text(result: ExperimentResult) -> str:
-    proxy = result.config.proxy
-    assert proxy is not None
-    settings = ", ".join(f"{k}={v}" for k, v in proxy.settings.items())
-    batch = proxy.batch
-    return f"`{proxy.name}`" + (f" ({settings})" if settings else "") + f" on a {batch.data} batch of {batch.size} (seed {batch.seed})"
+    """The proxy with the settings it ran with (defaults resolved for the space) and, unless the input line follows, its batch."""
+    config = result.config.proxy
+    assert config is not None
+    effective = config.create().effective_settings(result.config.space)
+    settings = ", ".join(f"{k}={_setting(v)}" for k, v in effective.items())
+    text = f"`{config.name}`" + (f" ({settings})" if settings else "")
+    if result.proxy_input:  # the "Proxy input" line says what the batch was, stand-ins included
+        return text
+    batch = config.batch
+    return text + f" on a batch of {batch.size} {batch.data} inputs (seed {batch.seed})"
+
+
+def _setting(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return ":".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    return str(value)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _write_json(result: ExperimentResult, path: Path) -> Path:
