@@ -8,6 +8,11 @@ A plugin that fails to load (its import raises, or its class cannot be registere
 break the registry: it is reported once per process as a one-line warning on stderr, the
 built-ins and the other plugins keep working, and only asking for the broken plugin by name
 is an error (a :class:`NasError` naming the plugin and its error).
+
+Built-ins are given as a table ``{name: (module, one-line summary)}``, so that listing them
+(:meth:`Registry.summaries`, used by ``nas list``) imports none of their modules, and with them
+not torch; ``tests/test_registry.py`` checks every summary against its class. The modules are
+imported on the first :meth:`Registry.get`, :meth:`Registry.names` or ``in``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import difflib
 import sys
 from importlib import import_module
 from importlib.metadata import entry_points
-from typing import Callable, Generic, Iterable, TypeVar
+from typing import Callable, Generic, Iterable, Mapping, TypeVar
 
 from nas.errors import NasError
 
@@ -29,15 +34,30 @@ _WARNED: set[tuple[str, str, str]] = set()
 class Registry(Generic[T]):
     """A registry of named classes of one kind.
 
-    ``builtin_modules`` are imported lazily on first use, so importing :mod:`nas` stays cheap;
-    ``entry_point_group`` names the entry points of plugins, each pointing at a registered class
-    (or at a module that registers classes when imported).
+    ``builtins`` are the built-in entries as ``{name: (module, summary)}`` (or just the module
+    names, when no summaries are known without importing them); their modules are imported
+    lazily on first use, so importing :mod:`nas` stays cheap. ``entry_point_group`` names the
+    entry points of plugins, each pointing at a registered class (or at a module that registers
+    classes when imported). ``describe`` turns a class into its one-line summary (default: the
+    first line of its docstring); a built-in's summary in ``builtins`` must equal it.
     """
 
-    def __init__(self, kind: str, builtin_modules: Iterable[str] = (), entry_point_group: str | None = None):
+    def __init__(
+        self,
+        kind: str,
+        builtins: Mapping[str, tuple[str, str]] | Iterable[str] = (),
+        entry_point_group: str | None = None,
+        describe: Callable[[type[T]], str] | None = None,
+    ):
         self.kind = kind
-        self._builtin_modules = tuple(builtin_modules)
+        if isinstance(builtins, Mapping):
+            self._builtin_summaries: dict[str, str] | None = {name: summary for name, (_, summary) in builtins.items()}
+            self._builtin_modules = tuple(dict.fromkeys(module for module, _ in builtins.values()))
+        else:
+            self._builtin_summaries = None
+            self._builtin_modules = tuple(dict.fromkeys(builtins))
         self._entry_point_group = entry_point_group
+        self._describe = describe or first_doc_line
         self._entries: dict[str, type[T]] = {}
         self._broken: dict[str, str] = {}  # entry point name -> why it failed, for plugins that failed to load
         self._loaded = False
@@ -87,6 +107,36 @@ class Registry(Generic[T]):
             _WARNED.add(seen)
             sys.stderr.write(f"nas: warning: {message}; it is skipped\n")
 
+    @property
+    def builtin_modules(self) -> tuple[str, ...]:
+        """The modules of the built-in entries, in the order they are imported."""
+        return self._builtin_modules
+
+    def describe(self, cls: type[T]) -> str:
+        """The one-line summary of ``cls`` that :meth:`summaries` shows."""
+        return self._describe(cls)
+
+    def summaries(self) -> dict[str, str]:
+        """``{name: one-line summary}`` of every entry, sorted by name.
+
+        Without plugins this imports nothing: built-ins come from their table (registries built
+        from bare module names import them). When the entry-point group has plugins, everything
+        is loaded as by :meth:`names` (a broken plugin is warned about once and left out) and
+        the plugins are described from their classes.
+        """
+        if self._builtin_summaries is None or self._has_plugins():
+            self._load()
+        rows = dict(self._builtin_summaries or {})
+        for name, cls in self._entries.items():
+            if name not in rows:
+                rows[name] = self.describe(cls)
+        return dict(sorted(rows.items()))
+
+    def _has_plugins(self) -> bool:
+        if self._loaded or not self._entry_point_group:
+            return False
+        return any(True for _ in entry_points(group=self._entry_point_group))
+
     def names(self) -> list[str]:
         """All registered names, sorted."""
         self._load()
@@ -114,3 +164,9 @@ class Registry(Generic[T]):
     def __contains__(self, name: object) -> bool:
         self._load()
         return name in self._entries
+
+
+def first_doc_line(cls: type) -> str:
+    """The first line of ``cls``'s docstring ("" without one)."""
+    doc = (cls.__doc__ or "").strip()
+    return doc.splitlines()[0].strip() if doc else ""

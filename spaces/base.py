@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
-from typing import ClassVar, Hashable, Iterator
-
-import torch.nn as nn
+from typing import TYPE_CHECKING, ClassVar, Hashable, Iterator
 
 from nas.datasets import DatasetSpec, dataset_spec
 from nas.errors import NasError
+
+if TYPE_CHECKING:  # only for annotations: importing a space's interface does not import torch
+    import torch.nn as nn
 
 #: A space's own, immutable and hashable representation of one architecture.
 Architecture = Hashable

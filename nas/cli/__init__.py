@@ -3,6 +3,11 @@
 Each sub-command is one module of this package with a ``register(subparsers)`` function that
 adds its parser and sets ``func`` (called with the parsed arguments, returning an exit status).
 User errors (:class:`nas.errors.NasError`) print one line and exit with status 2.
+
+Start-up is cheap: :func:`main` imports only the module of the command being run (``nas --help``
+none), and the command modules import torch only inside the functions that need it, so
+``nas --help``, ``nas list ...`` and ``nas <command> --help`` do not import torch
+(tests/test_cli_startup.py checks).
 """
 
 from __future__ import annotations
@@ -10,12 +15,25 @@ from __future__ import annotations
 import argparse
 import sys
 from importlib import import_module
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from nas import __version__
 from nas.errors import NasError
 
-_COMMANDS = ("list", "info", "score", "compare", "search", "perf", "calibrate", "import_table", "cache")
+#: The sub-commands in the order ``nas --help`` lists them: ``name: (module in nas.cli, help)``.
+#: ``nas --help`` shows this help without importing the modules; each module's ``register``
+#: passes the same text as ``help=`` (tests/test_cli_startup.py checks).
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "list": ("list", "list spaces, proxies, strategies or datasets"),
+    "info": ("info", "canonical form, size and benchmark metrics of one architecture"),
+    "score": ("score", "proxy scores of architectures (kept in the score store)"),
+    "compare": ("compare", "rank correlation of proxies with trained accuracy, with a report"),
+    "search": ("search", "run a search experiment described by a YAML file"),
+    "perf": ("perf", "measure proxy throughput (architectures/second)"),
+    "calibrate": ("calibrate", "choose the epsilon weights automatically"),
+    "import-table": ("import_table", "convert an official NAS-Bench-201 / NATS-Bench file into the project's nb201 table"),
+    "cache": ("cache", "show, clear or compact the score store"),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,26 +44,50 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of every sub-command."""
+def build_parser(commands: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every sub-command (``commands``: only of those).
+
+    With ``commands``, only those sub-commands' modules are imported and registered; the others
+    are placeholders that ``nas --help`` lists (with their help from ``_COMMANDS``) but that
+    cannot run.
+    """
+    wanted = set(_COMMANDS) if commands is None else set(commands)
     parser = _Parser(prog="nas", description="Neural architecture search with zero-cost proxies.")
     parser.add_argument("--version", action="version", version=f"nas {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
-    for command in _COMMANDS:
+    for name, (module_name, summary) in _COMMANDS.items():
+        if name not in wanted:
+            subparsers.add_parser(name, help=summary, description=summary)
+            continue
         try:
-            module = import_module(f"nas.cli.{command}")
+            module = import_module(f"nas.cli.{module_name}")
         except ModuleNotFoundError as exc:
-            if exc.name == f"nas.cli.{command}":
+            if exc.name == f"nas.cli.{module_name}":
                 continue
             raise
         module.register(subparsers)
     return parser
 
 
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The sub-command named in ``argv`` (its first positional argument), if it is a known one."""
+    for index, arg in enumerate(argv):
+        if arg == "--":
+            following = argv[index + 1 : index + 2]
+            return following[0] if following and following[0] in _COMMANDS else None
+        if not arg.startswith("-"):
+            return arg if arg in _COMMANDS else None
+    return None
+
+
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """``--data-dir`` and ``--cache-dir``, shared by the commands that read data or scores."""
-    parser.add_argument("--data-dir", help="data directory (default: $NAS_DATA_DIR, else ../shared/data)")
+    parser.add_argument(
+        "--data-dir",
+        help="data directory (default: $NAS_DATA_DIR, else ../shared/data next to the working directory, "
+        "else ../shared/data next to this source checkout)",
+    )
     add_cache_option(parser)
 
 
@@ -88,8 +130,11 @@ def show_progress(args: argparse.Namespace) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nas`` command."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else [*argv]  # not list(): the sub-module nas.cli.list shadows it here
+    command = _command_in(argv)
+    args = build_parser([command] if command else []).parse_args(argv)
+    if not callable(getattr(args, "func", None)):  # argparse chose another sub-command than _command_in
+        args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except NasError as exc:

@@ -9,31 +9,23 @@ from nas.errors import NasError
 
 
 def _rows(kind: str) -> list[tuple[str, str]]:
+    """``(name, summary)`` of every entry; built-ins come from the registries' tables, so this
+    imports no space, proxy or strategy module (and not torch) unless plugins are installed."""
     if kind == "spaces":
         from nas.spaces import SPACES
 
-        return [(name, _first_line(SPACES.get(name).__doc__)) for name in SPACES.names()]
+        return list(SPACES.summaries().items())
     if kind == "proxies":
         from nas.proxies import PROXIES
 
-        rows = []
-        for name in PROXIES.names():
-            cls = PROXIES.get(name)
-            direction = "higher is better" if cls.higher_is_better else "lower is better"
-            needs = ", ".join(sorted(cls.needs)) or "nothing"
-            rows.append((name, f"{cls.summary or _first_line(cls.__doc__)} [{direction}; needs {needs}]"))
-        return rows
+        return list(PROXIES.summaries().items())
     if kind == "strategies":
         from nas.search import STRATEGIES
 
-        return [(name, _first_line(STRATEGIES.get(name).__doc__)) for name in STRATEGIES.names()]
+        return list(STRATEGIES.summaries().items())
     if kind == "datasets":
         return [(spec.name, spec.description) for spec in DATASETS.values()]
     raise NasError(f"unknown list {kind!r}; choose from spaces, proxies, strategies, datasets")
-
-
-def _first_line(doc: str | None) -> str:
-    return (doc or "").strip().splitlines()[0] if doc and doc.strip() else ""
 
 
 def run(args: argparse.Namespace) -> int:

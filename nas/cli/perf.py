@@ -11,14 +11,7 @@ import argparse
 import random
 import time
 
-import numpy as np
-import torch
-
-from nas.data import load_batch
 from nas.errors import NasError
-from nas.proxies import create_proxy
-from nas.proxies.base import ProxyContext
-from nas.spaces import create_space
 
 
 def _variants(names: list[str]) -> list[tuple[str, dict[str, str]]]:
@@ -33,6 +26,13 @@ def _variants(names: list[str]) -> list[tuple[str, dict[str, str]]]:
 
 def run(args: argparse.Namespace) -> int:
     """Time every proxy on the same sample and print architectures per second."""
+    import torch
+
+    from nas.data import load_batch
+    from nas.proxies import create_proxy
+    from nas.proxies.base import ProxyContext
+    from nas.spaces import create_space
+
     names = [name.strip() for name in args.proxies.split(",") if name.strip()]
     if not names:
         raise NasError("--proxies needs at least one proxy name")
@@ -76,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _agreement(direct: list[float], collapsed: list[float]) -> str:
     """One line: do the direct and collapsed epsilon scores agree, NaN for NaN and in value?"""
+    import numpy as np
+
     a, b = np.array(direct), np.array(collapsed)
     same_nan = np.isnan(a) == np.isnan(b)
     both = ~np.isnan(a) & ~np.isnan(b)
