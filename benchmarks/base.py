@@ -26,6 +26,8 @@ class BenchmarkTable(ABC):
 
     #: the space this table belongs to (also its registry name)
     name: ClassVar[str]
+    #: metrics where lower is better (losses, perplexities); all others are maximised
+    minimised_metrics: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     @abstractmethod
@@ -47,6 +49,36 @@ class BenchmarkTable(ABC):
 
         Raises :class:`NasError` for an architecture, dataset or metric the table does not have.
         """
+
+    def default_metric(self, dataset: str) -> str:
+        """The metric comparisons use unless told otherwise: ``test_acc`` if the table has it, else ``valid_acc``, else the first."""
+        metrics = self.metrics(dataset)
+        for preferred in ("test_acc", "valid_acc"):
+            if preferred in metrics:
+                return preferred
+        return metrics[0]
+
+    def higher_is_better(self, metric: str) -> bool:
+        """Whether a larger ``metric`` is better (accuracies) or a smaller one (losses, perplexities)."""
+        return metric not in self.minimised_metrics
+
+    def architectures(self, dataset: str) -> list[str] | None:
+        """The architecture strings the table has ``dataset``'s metrics for, in the table's order.
+
+        ``None`` for a table that cannot list its architectures (one without ``__iter__``):
+        searches and comparisons then use the whole space.
+        """
+        if not hasattr(self, "__iter__"):
+            return None
+        metric = self.metrics(dataset)[0]
+        found = []
+        for arch in self:  # type: ignore[attr-defined]
+            try:
+                self.lookup(arch, dataset, metric)
+            except NasError:
+                continue
+            found.append(arch)
+        return found
 
     def __contains__(self, arch: str) -> bool:
         try:
@@ -137,9 +169,12 @@ class Oracle:
     metric: str
     budget: int | None = None
     history: list[Query] = field(default_factory=list)
+    #: whether a larger metric is better (:meth:`BenchmarkTable.higher_is_better`); the running best follows it
+    maximise: bool = field(init=False, default=True)
 
     def __post_init__(self) -> None:
         self.table.check(self.dataset, self.metric)
+        self.maximise = self.table.higher_is_better(self.metric)
 
     @property
     def queries(self) -> int:
@@ -165,6 +200,8 @@ class Oracle:
         if "train_seconds" in self.table.metrics(self.dataset):
             seconds = self.table.lookup(arch, self.dataset, "train_seconds")
             seconds = 0.0 if math.isnan(seconds) else seconds
-        best = value if not self.history or math.isnan(self.history[-1].best) else max(self.history[-1].best, value)
+        better = max if self.maximise else min
+        previous = self.history[-1].best if self.history else math.nan
+        best = value if math.isnan(previous) else previous if math.isnan(value) else better(previous, value)
         self.history.append(Query(arch, value, best, seconds))
         return value

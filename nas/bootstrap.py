@@ -127,7 +127,9 @@ def _kendall(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def _row_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson's r of each row of ``a`` with the same row of ``b``; NaN where a row is constant."""
+    """Pearson's r of each row of ``a`` with the same row of ``b``; NaN where a row is constant or empty."""
+    if a.shape[1] == 0:
+        return np.full(a.shape[0], np.nan)
     a = a - a.mean(axis=1, keepdims=True)
     b = b - b.mean(axis=1, keepdims=True)
     denominator = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))

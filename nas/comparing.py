@@ -55,6 +55,7 @@ from nas.metrics import ProxyMetrics, evaluate
 from nas.proxies import PROXIES, Proxy, create_proxy
 from nas.scoring import batch_size_of, score_architectures
 from nas.spaces import Architecture, SearchSpace, create_space
+from nas.spaces.subset import SubsetSpace, table_subset
 from nas.store import ScoreStore
 
 #: the proxy whose scores colour the scatter plots (parameter count)
@@ -186,7 +187,9 @@ class CompareConfig:
     sample: int | None
     #: seed of the architecture sample
     seed: int = 0
-    metric: str = "test_acc"
+    #: the benchmark table's trained metric; ``None``: the table's default (``test_acc`` where it
+    #: has one, ``valid_acc`` for the NAS-Bench-101 table, ``test_perplexity`` for NAS-Bench-NLP)
+    metric: str | None = None
     #: batch size of every proxy, overriding the defaults
     batch_size: int | None = None
     #: batch size per proxy, overriding ``batch_size`` and the defaults
@@ -245,6 +248,9 @@ class ComparisonData:
     config: CompareConfig
     #: the architectures compared, in the space's string format and index order
     archs: list[str]
+    #: whether a larger trained metric is better (False for losses and perplexities, which the
+    #: correlations negate)
+    metric_higher_is_better: bool
     #: trained accuracy (``config.metric``) of each architecture
     accuracies: np.ndarray
     #: scores per column (raw, in the proxy's own direction), aligned with ``archs``
@@ -297,18 +303,20 @@ def select_architectures(space: SearchSpace, sample: int | None, seed: int) -> t
     """The architectures to compare and a description of the choice.
 
     ``sample=None`` takes every architecture; otherwise ``sample`` distinct ones are drawn with
-    ``random.Random(seed)``, returned in the space's index order.
+    ``random.Random(seed)``, returned in the space's index order. A :class:`SubsetSpace` (the
+    architectures of a benchmark table that covers part of a space) is described as such.
     """
     size = space.size()
     if size is None:
         raise NasError(f"space {space.name!r} cannot be enumerated, so it has no architectures to compare")
     every = list(space.enumerate())
+    of = space.description if isinstance(space, SubsetSpace) else f"{size} architectures"
     if sample is None:
-        return every, f"all {size} architectures"
+        return every, f"all {of}" if not isinstance(space, SubsetSpace) else f"all of {of}"
     if isinstance(sample, bool) or not isinstance(sample, int) or not 1 <= sample <= size:
-        raise NasError(f"--sample must be from 1 to {size} (the size of space {space.name!r}), got {sample!r}")
+        raise NasError(f"--sample must be from 1 to {size} (the architectures of {space.name!r} with trained metrics), got {sample!r}")
     chosen = sorted(random.Random(seed).sample(range(size), sample))
-    return [every[i] for i in chosen], f"random sample of {sample} of {size} architectures (seed {seed})"
+    return [every[i] for i in chosen], f"random sample of {sample} of {of} (seed {seed})"
 
 
 def compare_proxies(config: CompareConfig) -> ComparisonData:
@@ -317,7 +325,9 @@ def compare_proxies(config: CompareConfig) -> ComparisonData:
     space = create_space(config.space)
     spec = space.dataset_spec(config.dataset)
     table = open_table(space.name, config.data_dir)
-    table.check(spec.name, config.metric)
+    table.check(spec.name, config.metric or table.default_metric(spec.name))
+    config = dataclasses.replace(config, dataset=spec.name, metric=config.metric or table.default_metric(spec.name))
+    assert config.metric is not None
 
     columns = list(config.columns) + [Column(b) for b in BASELINES if b not in {c.name for c in config.columns}]
     proxy_names = _proxies_to_score(columns)
@@ -326,9 +336,12 @@ def compare_proxies(config: CompareConfig) -> ComparisonData:
         raise NasError(f"proxy {unused[0]!r} has settings or a batch size but is not compared")
     proxies = {name: create_proxy(name, **dict(config.settings.get(name, {}))) for name in proxy_names}
 
-    archs, selection = select_architectures(space, config.sample, config.seed)
+    comparable = table_subset(space, table.architectures(spec.name), f"{space.name} {spec.name}")
+    archs, selection = select_architectures(comparable, config.sample, config.seed)
     names = [space.format(arch) for arch in archs]
     accuracies = np.array([table.lookup(name, spec.name, config.metric) for name in names], dtype=np.float64)
+    # correlations are with "higher is better": a minimised metric (perplexity) is negated for them
+    target = accuracies if table.higher_is_better(config.metric) else -accuracies
 
     runs = []
     store = ScoreStore.open(config.cache_dir)
@@ -342,7 +355,7 @@ def compare_proxies(config: CompareConfig) -> ComparisonData:
     directions = {c.name: True if c.is_vote else proxies[c.name].higher_is_better for c in columns}
     # intervals and differences for the reported (first) seed only; the others give the spread
     evaluated = [
-        agreements(_column_scores(columns, raw, proxies), accuracies, directions, resamples, config.bootstrap_seed)
+        agreements(_column_scores(columns, raw, proxies), target, directions, resamples, config.bootstrap_seed)
         for (raw, _, _, _), resamples in zip(runs, [config.resamples] + [0] * (len(runs) - 1))
     ]
     seed_runs = [
@@ -363,6 +376,7 @@ def compare_proxies(config: CompareConfig) -> ComparisonData:
     return ComparisonData(
         config=config,
         archs=names,
+        metric_higher_is_better=table.higher_is_better(config.metric),
         accuracies=accuracies,
         scores=scores,
         higher_is_better=directions,

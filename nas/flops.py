@@ -38,10 +38,12 @@ def _linear_flops(module: nn.Module, output: torch.Tensor) -> int:
     return rows * (module.in_features * module.out_features + bias)
 
 
-def count_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
+def count_flops(model: nn.Module, input_shape: Sequence[int], dtype: torch.dtype = torch.float32) -> int:
     """Multiply-accumulates of ``model`` on one example of shape ``input_shape`` (no batch axis).
 
-    See the module docstring for what is counted. The model's training mode is restored.
+    See the module docstring for what is counted. An integer ``dtype`` (token ids of a language
+    model) gives an example of zeros, a floating one uniform noise. The model's training mode is
+    restored.
     """
     shape = tuple(input_shape)
     if not shape or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape):
@@ -64,7 +66,12 @@ def count_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
         device = parameter.device if parameter is not None else torch.device("cpu")
         model.eval()
         with torch.no_grad():
-            model(torch.rand((1, *shape), device=device))
+            example = (
+                torch.rand((1, *shape), device=device, dtype=dtype)
+                if dtype.is_floating_point
+                else torch.zeros((1, *shape), device=device, dtype=dtype)
+            )
+            model(example)
     finally:
         for handle in handles:
             handle.remove()

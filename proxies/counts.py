@@ -30,16 +30,17 @@ class Flops(Proxy):
     """Multiply-accumulates of one forward pass of one example (:func:`nas.flops.count_flops`).
 
     The example's shape is ``context.input_shape`` when given (a model scored outside a search
-    space), else the dataset's (``context.dataset``); the batch is not used.
+    space), else the dataset's (``context.dataset``); its type is the batch's (token ids for a
+    language model, images otherwise), whose values are not used.
     """
 
     name = "flops"
     higher_is_better = True
-    version = "2"
+    version = "3"  # 3: token-id examples for language models (NLP flops were an error)
     needs: frozenset[str] = frozenset()
     summary = "multiply-accumulates of one example's forward pass (baseline)"
 
     def score(self, model: nn.Module, batch: Batch, context: ProxyContext) -> ProxyResult:
         """Count the model's FLOPs on one example of the context's dataset."""
         shape = context.input_shape or dataset_spec(context.dataset).input_shape
-        return ProxyResult(float(count_flops(model, shape)))
+        return ProxyResult(float(count_flops(model, shape, batch.inputs.dtype)))

@@ -93,9 +93,14 @@ class SearchContext:
         return self.oracle.exhausted
 
     def train(self, arch: Architecture) -> float:
-        """Train (query) ``arch``: counts against the budget; returns its metric (NaN if unknown)."""
+        """Train (query) ``arch``: counts against the budget; returns its fitness (NaN if unknown).
+
+        The fitness is the oracle's metric, negated when the metric is minimised (a perplexity),
+        so strategies always maximise it; the oracle's history keeps the metric itself.
+        """
         assert self.cache is not None
-        return self.oracle.train(self.cache.format(arch))
+        value = self.oracle.train(self.cache.format(arch))
+        return value if self.oracle.maximise else -value
 
     def sample_pool(self, size: int) -> list[Architecture]:
         """Up to ``size`` random architectures computing distinct functions, in sampling order.
@@ -193,13 +198,18 @@ class SearchResult:
     archs: tuple[str, ...]
     values: tuple[float, ...]
     best: tuple[float, ...]
+    #: whether a larger metric is better (False for a perplexity)
+    maximise: bool = True
 
     @classmethod
     def from_oracle(cls, oracle: Oracle) -> "SearchResult":
         """The oracle's history as a result."""
         history = oracle.history
         return cls(
-            tuple(q.arch for q in history), tuple(q.value for q in history), tuple(q.best for q in history)
+            tuple(q.arch for q in history),
+            tuple(q.value for q in history),
+            tuple(q.best for q in history),
+            oracle.maximise,
         )
 
     @property
@@ -209,9 +219,10 @@ class SearchResult:
 
     def final_choice(self) -> int | None:
         """Index of the trained architecture with the best metric (first on ties); None if none is known."""
+        sign = 1.0 if self.maximise else -1.0
         best: int | None = None
         for i, value in enumerate(self.values):
-            if not math.isnan(value) and (best is None or value > self.values[best]):
+            if not math.isnan(value) and (best is None or sign * value > sign * self.values[best]):
                 best = i
         return best
 

@@ -179,11 +179,11 @@ def test_malformed_recipes_raise_nas_error(space, text):
 
 def test_table_lookups_equal_the_raw_logs(space, logs):
     table = open_table("nlp")
-    assert table.datasets == ("wikitext2",)
+    assert table.datasets == ("ptb", "wikitext2")
     runs: dict[str, list[dict]] = {}
     for log in logs:
         runs.setdefault(space.format(space.parse(log["recepie"])), []).append(log)
-    assert set(table) == set(runs)
+    assert set(table.architectures("wikitext2")) == set(runs)
     single = [log for log in logs if len(runs[space.format(space.parse(log["recepie"]))]) == 1 and log["status"] == "OK"]
     for log in single[:5]:
         arch = log["recepie"]  # the log's own spelling is accepted
@@ -206,11 +206,12 @@ def test_table_lookups_equal_the_raw_logs(space, logs):
 def test_table_rejects_unknown_cells_and_metrics(space, logs):
     table = open_table("nlp")
     cell = space.parse(logs[0]["recepie"])
-    unknown = next(n for n in space.neighbours(cell) if space.format(n) not in set(table))
-    with pytest.raises(NasError, match="not in the table"):
+    known = set(table.architectures("wikitext2"))
+    unknown = next(n for n in space.neighbours(cell) if space.format(n) not in known)
+    with pytest.raises(NasError, match="not among the 291 trained cells of wikitext2"):
         table.lookup(space.format(unknown), "wikitext2", "val_loss")
     with pytest.raises(NasError):
-        table.lookup(space.format(cell), "ptb", "val_loss")
+        table.lookup(space.format(cell), "wikitext103", "val_loss")
     with pytest.raises(NasError):
         table.lookup(space.format(cell), "wikitext2", "valid_acc")
     with pytest.raises(NasError):

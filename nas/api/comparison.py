@@ -105,7 +105,7 @@ def compare(
     sample: int | None = None,
     all: bool = False,  # noqa: A002 - the name users expect, as ``nas compare --all``
     seed: int = 0,
-    metric: str = "test_acc",
+    metric: str | None = None,
     batch_size: int | None = None,
     batch_sizes: Mapping[str, int] | None = None,
     data: str = "real",
@@ -126,7 +126,10 @@ def compare(
     ``proxies`` are columns: proxy names, ``"vote"`` (the average rank of the other proxies) or
     ``"vote(a+b+c)"``, as a list or one comma-separated string; ``params`` and ``flops`` are
     always added as baselines. Exactly one of ``sample=N`` (a seeded random sample) and
-    ``all=True`` chooses the architectures; ``dataset`` defaults to the space's first. Each
+    ``all=True`` chooses the architectures (of the benchmark table, when it covers only part of
+    the space: NAS-Bench-101's 500 cells, NAS-Bench-NLP's logs); ``dataset`` defaults to the
+    space's first and ``metric`` to the table's default (``test_acc``; ``valid_acc`` for
+    NAS-Bench-101; ``test_perplexity``, lower is better, for NAS-Bench-NLP). Each
     proxy sees a batch of its paper's size (:attr:`nas.proxies.base.Proxy.batch_size`) unless
     ``batch_size`` or ``batch_sizes={proxy: size}`` say otherwise; ``settings={proxy: {key:
     value}}`` configures proxies. Scores go through the score store in ``cache_dir``, so a
@@ -173,7 +176,7 @@ def command_line(config: CompareConfig, report: str | os.PathLike[str] | None = 
     columns = ",".join(column.name for column in config.columns)
     words = ["nas", "compare", "--space", config.space, "--dataset", config.dataset, "--proxies", columns]
     words += ["--all"] if config.sample is None else ["--sample", str(config.sample), "--seed", str(config.seed)]
-    words += ["--metric", config.metric, "--data", config.data, "--seeds", ",".join(map(str, config.seeds))]
+    words += ["--metric", str(config.metric), "--data", config.data, "--seeds", ",".join(map(str, config.seeds))]
     words += ["--bootstrap", str(config.resamples)]
     if config.bootstrap_seed:
         words += ["--bootstrap-seed", str(config.bootstrap_seed)]

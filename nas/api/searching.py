@@ -87,11 +87,12 @@ class SearchResult:
 
     @property
     def best(self) -> BestArchitecture | None:
-        """The final choice with the best oracle metric over all strategies and rounds (None if no run trained a model)."""
+        """The final choice with the best oracle metric (the lowest for a perplexity) over all strategies and rounds (None if no run trained a model)."""
         runs = [run for runs in self.experiment.runs.values() for run in runs if run.final_arch is not None]
         if not runs:
             return None
-        top = max(runs, key=lambda run: -math.inf if math.isnan(run.final_value) else run.final_value)
+        sign = 1.0 if self.experiment.maximise else -1.0
+        top = max(runs, key=lambda run: -math.inf if math.isnan(run.final_value) else sign * run.final_value)
         assert top.final_arch is not None
         return BestArchitecture(
             top.final_arch, top.label, top.round, self.config.metric, top.final_value,

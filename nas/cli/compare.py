@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from nas.cli import add_common_options, add_executor_options, show_progress
@@ -14,6 +15,7 @@ def run(args: argparse.Namespace) -> int:
     from nas.comparing import parse_batch_sizes, parse_settings
     from nas.reports.compare import markdown_table, write_report
 
+    check_report_dir(args.report or "reports")  # before any scoring (the default is reports/compare-SPACE-DATASET)
     batch_size, batch_sizes = parse_batch_sizes(args.batch_size or [])
     comparison = compare(
         args.proxies,
@@ -44,6 +46,31 @@ def run(args: argparse.Namespace) -> int:
     print(markdown_table(comparison.data))
     sys.stderr.write(f"nas: report written to {report}\n")
     return 0
+
+
+def check_report_dir(report: str) -> None:
+    """Raise :class:`NasError` unless the directory ``report`` exists or can be created, and can be written.
+
+    Tried by creating (and removing) a temporary directory in ``report``, or in its nearest
+    existing ancestor when it does not exist yet; nothing is left behind.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from nas.errors import NasError
+
+    path = Path(report)
+    if path.exists() and not path.is_dir():
+        raise NasError(f"--report {report!r} exists and is not a directory: name a directory")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NasError(f"cannot create --report {report!r}: {str(existing)!r} is not a directory")
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".nas-report-check-"))
+    except OSError as exc:
+        raise NasError(f"cannot write the report into {report!r}: {exc.strerror} (directory {str(existing)!r})") from None
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -86,7 +113,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument("--sample", type=int, metavar="N", help="compare N architectures drawn at random")
     which.add_argument("--all", action="store_true", help="compare every architecture of the space")
     parser.add_argument("--seed", type=int, default=0, help="seed of the --sample draw (default: 0)")
-    parser.add_argument("--metric", default="test_acc", help="trained metric of the benchmark table (default: test_acc)")
+    parser.add_argument(
+        "--metric",
+        help="trained metric of the benchmark table (default: the table's: test_acc; valid_acc for nb101; "
+        "test_perplexity, lower is better, for nlp)",
+    )
     parser.add_argument(
         "--batch-size",
         action="append",

@@ -73,6 +73,11 @@ class ExperimentResult:
     final_metric: str = ""
     #: what the proxy scored on (:func:`nas.data.describe_input`), e.g. a named stand-in input
     proxy_input: str = ""
+    #: where the strategies searched when the table covers only part of the space, e.g.
+    #: "the 500 architectures of the nb101 table" (see :mod:`nas.spaces.subset`); "" for the whole space
+    searched: str = ""
+    #: whether a larger metric is better (False for a perplexity: "best" is then the lowest)
+    maximise: bool = True
 
     def trajectories(self) -> dict[str, list[list[float]]]:
         """Best-so-far after each trained model, per strategy label, one list per round."""

@@ -36,6 +36,7 @@ from nas.experiment.results import ExperimentResult, Run
 from nas.experiment.resume import _open_out_dir
 from nas.search.base import ArchitectureCache, SearchContext, Strategy
 from nas.spaces import create_space
+from nas.spaces.subset import SubsetSpace, table_subset
 from nas.spaces.base import SearchSpace
 
 
@@ -46,11 +47,12 @@ def round_seed(seed: int, round_index: int) -> int:
 
 
 def reported_metric(table: BenchmarkTable, dataset: str, metric: str) -> str:
-    """The metric the final choice is reported with: the test twin of a ``valid_*`` metric if the table has one."""
-    if metric.startswith("valid"):
-        twin = "test" + metric[len("valid") :]
-        if twin in table.metrics(dataset):
-            return twin
+    """The metric the final choice is reported with: the test twin of a ``valid_*``/``val_*`` metric if the table has one."""
+    for prefix in ("valid", "val"):
+        if metric.startswith(prefix):
+            twin = "test" + metric[len(prefix) :]
+            if twin in table.metrics(dataset):
+                return twin
     return metric
 
 
@@ -82,7 +84,7 @@ def run_experiment(
     done = _open_out_dir(out, config, resume)
     table = open_table(config.space, data_dir)
     final_metric = reported_metric(table, config.dataset, config.metric)
-    space = create_space(config.space)
+    space = table_subset(create_space(config.space), table.architectures(config.dataset), f"{config.space} {config.dataset}")
     cache = ArchitectureCache(space)
     strategies = {s.label: s.create() for s in config.strategies}
     todo = [(r, label) for r in range(total_rounds) for label in strategies if (label, r) not in done]
@@ -101,7 +103,16 @@ def run_experiment(
         proxy_input = source.input_description() if any(s.needs_proxy() for s in strategies.values()) else ""
     finally:
         source.close()
-    result = ExperimentResult(config, total_rounds, out, final_metric=final_metric, proxy_input=proxy_input)
+    searched = space.description if isinstance(space, SubsetSpace) else ""
+    result = ExperimentResult(
+        config,
+        total_rounds,
+        out,
+        final_metric=final_metric,
+        proxy_input=proxy_input,
+        searched=searched,
+        maximise=table.higher_is_better(config.metric),
+    )
     for label in strategies:
         result.runs[label] = [done[(label, r)] for r in range(total_rounds)]
     return result

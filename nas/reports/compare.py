@@ -238,8 +238,9 @@ def markdown_report(comparison: ComparisonData, command: str) -> str:
         "",
         f"- Command: `{command}`",
         f"- Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- Architectures: {comparison.selection}; trained accuracy: `{config.metric}` of the {config.space} "
-        f"benchmark table ({comparison.asked} with a known accuracy)",
+        f"- Architectures: {comparison.selection}; trained metric: `{config.metric}` of the {config.space} "
+        f"benchmark table ({comparison.asked} with a known value)"
+        + ("" if comparison.metric_higher_is_better else f"; lower is better, so the correlations are with -{config.metric}"),
         f"- Common set: {common} architectures scored by every proxy",
         f"- Dataset: {spec.description}",
         f"- Initialisation and batch seed: {config.seeds[0]}" + (f" (spread over seeds {seeds} below)" if len(config.seeds) > 1 else ""),
@@ -344,7 +345,8 @@ def _draw_scatter(comparison: ComparisonData, name: str, figure: Figure, axes: A
     figure.colorbar(points, ax=axes, label="parameters")
     direction = "" if comparison.higher_is_better[name] else " (lower is better)"
     axes.set_xlabel(f"{name} score{direction}")
-    axes.set_ylabel(f"{comparison.config.metric} ({comparison.config.dataset})")
+    lower = "" if comparison.metric_higher_is_better else ", lower is better"
+    axes.set_ylabel(f"{comparison.config.metric} ({comparison.config.dataset}{lower})")
     result = comparison.metrics[name]
     left_out = int(np.count_nonzero(~np.isfinite(scores) & np.isfinite(accuracies)))
     axes.set_title(

@@ -112,9 +112,16 @@ def markdown(result: ExperimentResult, rows: Sequence[SummaryRow]) -> str:
         f"budget {_count(config.budget, 'trained model')}, {_count(result.rounds, 'round')}, seed {config.seed}.",
         "",
         *([f"Proxy input: {result.proxy_input}.", ""] if result.proxy_input else []),
+        *(
+            [f"Searched space: {result.searched} (the table covers only part of `{config.space}`: sampling and "
+             "mutation stay inside it; a mutation takes a table architecture one edit away, else one nearest "
+             "in token Hamming distance).", ""]
+            if result.searched
+            else []
+        ),
         f"Mean ± standard deviation over rounds of the best `{config.metric}` among the first k trained "
         f"models, and of the `{result.final_metric}` of the final choice (the trained architecture with "
-        f"the best `{config.metric}`).",
+        f"the best `{config.metric}`)." + ("" if result.maximise else f" Lower `{config.metric}` is better: best is lowest."),
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|",
