@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 SHARED := $(abspath ../shared/data)
 export NAS_DATA_DIR ?= $(if $(wildcard $(SHARED)),$(SHARED),)
 
-.PHONY: setup run test
+.PHONY: setup run test docs
 
 setup: $(STAMP)
 
@@ -28,3 +28,14 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+# The documentation site (mkdocs.yml, pages in docs/site/) with warnings as errors, into site/.
+# The docs extra is installed once into .venv (its own stamp, redone when pyproject.toml changes).
+DOCS_STAMP := $(VENV)/.installed-docs
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e ".[docs]" "torch==2.13.0"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(BIN)/mkdocs build --strict

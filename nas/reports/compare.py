@@ -321,8 +321,9 @@ def bars_figure(comparison: ComparisonData, statistic: str = "spearman") -> Figu
     for offset, set_name in enumerate(SETS):
         intervals = [getattr(comparison.agreement[set_name][name], statistic) for name in names]
         values = np.array([i.value for i in intervals])
-        low = np.array([i.value - i.low if math.isfinite(i.low) else 0.0 for i in intervals])
-        high = np.array([i.high - i.value if math.isfinite(i.high) else 0.0 for i in intervals])
+        # a percentile bound can sit a rounding error inside the estimate: error bars are never negative
+        low = np.array([max(i.value - i.low, 0.0) if math.isfinite(i.low) else 0.0 for i in intervals])
+        high = np.array([max(i.high - i.value, 0.0) if math.isfinite(i.high) else 0.0 for i in intervals])
         axes.bar(positions + (offset - 1) * width, values, width, yerr=np.vstack([low, high]), capsize=2,
                  label=_SET_TITLES[set_name])
     axes.set_xticks(positions, names, rotation=30, ha="right")
