@@ -32,6 +32,20 @@ def test_vectorised_spearman_and_kendall_equal_scipy_row_by_row() -> None:
         assert t == pytest.approx(stats.kendalltau(x[row], y[row]).statistic, abs=1e-12)
 
 
+@pytest.mark.parametrize("limit", [2500, 10])  # the pair-matrix path and the row-by-row path
+def test_kendall_draws_with_ties_on_both_sides_equal_scipy(limit: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bootstrap, "_KENDALL_MATRIX_LIMIT", limit)
+    rng = np.random.default_rng(3)
+    x = np.round(rng.normal(size=60), 1)
+    y = np.round(x + rng.normal(size=60), 0)
+    indices = np.vstack([bootstrap.draws(60, 30, seed=2), np.zeros((1, 60), dtype=int)])  # the last draw is constant
+    tau = bootstrap.kendall_draws(x, y, indices)
+    for row, t in zip(indices[:-1], tau[:-1]):
+        # one matrix product sums integer pair counts exactly; only the final division rounds
+        assert t == pytest.approx(stats.kendalltau(x[row], y[row]).statistic, abs=1e-12)
+    assert math.isnan(tau[-1])
+
+
 def test_constant_draws_are_nan_and_too_many_undefined_draws_give_no_interval() -> None:
     x = np.array([1.0, 2.0, 3.0])
     indices = np.array([[0, 0, 0], [0, 1, 2]])
