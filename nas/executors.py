@@ -12,6 +12,10 @@ stream is never materialised, and results come back as they arrive:
 A failed item does not stop the run: when ``job(item)`` raises, the item's result is a
 :class:`Failure` with reason ``"error: <ExcType>: <message>"``; when the worker process dies
 (segfault, out of memory), the item that killed it is found and gets a :class:`Failure` too.
+
+A local worker whose parent process is gone (``kill -9`` of the main process) exits quietly: its
+pipe to the parent is closed, and a watcher thread notices the new parent process id within
+:data:`PARENT_POLL_SECONDS`, even in the middle of an item.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import threading
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, TypeVar
@@ -33,6 +39,9 @@ R = TypeVar("R")
 EXECUTORS = ("auto", "serial", "local", "ray")
 
 _END = object()  # marks the end of an item stream
+
+#: how often a local worker checks that the process that started it is still its parent
+PARENT_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -294,11 +303,32 @@ def _single_threaded() -> None:
 
 
 def _worker_main(conn: Any, job: Callable[[Any], Any]) -> None:
-    """A worker process: run the job on each item received until ``None`` arrives."""
+    """A worker process: run the job on each item received until ``None`` arrives, or the parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _exit_with_parent()
     _single_threaded()
-    while (item := conn.recv()) is not None:
-        conn.send(_call(job, item))
+    try:
+        while (item := conn.recv()) is not None:
+            conn.send(_call(job, item))
+    except (EOFError, OSError):  # the parent closed its end of the pipe (it died): nobody to answer
+        os._exit(0)
+
+
+def _exit_with_parent() -> None:
+    """Exit this process (quietly, at once) when the process that started it dies: a watcher thread.
+
+    A process whose parent dies is adopted by another (init, or a subreaper), so its parent
+    process id changes; the watcher checks every :data:`PARENT_POLL_SECONDS`.
+    """
+    parent = os.getppid()  # (a parent that died before this line closed the pipe: recv() ends the worker)
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_SECONDS)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="nas-exit-with-parent", daemon=True).start()
 
 
 def _call(job: Callable[[T], R], item: T) -> R | Failure:

@@ -8,6 +8,12 @@ returned from it; the rest are computed by an executor (serially, in local proce
 Ray) and written to the store one by one as they arrive, so an interrupted run keeps its work
 and a rerun continues where it stopped.
 
+Scorers in several processes sharing one store do not compute a score twice: each missing score
+is claimed in the store (:meth:`~nas.store.ScoreStore.claim`, a short-lived lease) just before it
+is handed to the executor; a score another live process has claimed is skipped, and once this
+process has computed everything it could claim it waits for the others' results and reads them
+from the store (taking over any score whose claimant died or whose lease expired).
+
 Each (architecture, proxy) score is computed on a freshly built model whose modules are
 initialised by position (:func:`nas.initialisation.initialise_by_position`), so scores are
 reproducible and independent of the order or the process they are computed in.
@@ -20,7 +26,7 @@ import sys
 import time
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -33,7 +39,21 @@ from nas.executors import Executor, Failure, SerialExecutor, check_executor, cre
 from nas.initialisation import initialise_by_position
 from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
 from nas.spaces.base import Architecture, SearchSpace, arch_key
-from nas.store import ScoreKey, ScoreStore
+from nas.store import ScoreKey, ScoreStore, StoredScore
+
+#: seeds must fit the store's signed 64-bit INTEGER column
+SEED_LIMIT = 2**63
+
+
+def check_seed(seed: object) -> int:
+    """``seed`` if it is an integer from 0 to 2**63 - 1 (what the score store can key), else :class:`NasError`."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        shown = repr(seed) if len(repr(seed)) <= 40 else repr(seed)[:37] + "..."
+        raise NasError(
+            f"seed must be an integer from 0 to 2**63 - 1 = {SEED_LIMIT - 1} "
+            f"(the score store keeps it as a 64-bit integer), got {shown}"
+        )
+    return seed
 
 
 @dataclass(frozen=True)
@@ -111,6 +131,10 @@ class ScoringJob:
 #: with executor "auto", jobs of at most this many missing architectures run in this process
 AUTO_SERIAL_LIMIT = 16
 _SERIAL = SerialExecutor()
+#: longest pause between two looks at the store while waiting for scores other processes compute
+WAIT_POLL_SECONDS = 0.5
+#: what the executor runs: (architecture key, architecture, proxy)
+Item = tuple[str, Architecture, Proxy]
 
 
 class Scorer:
@@ -128,7 +152,9 @@ class Scorer:
 
     Failures of the run rather than of the architecture (a dead worker, out of memory) are
     returned as NaN but never stored. ``retry_failed`` recomputes stored failures (NaNs whose
-    reason starts with ``"error:"``, i.e. exceptions), e.g. after fixing a proxy or the data.
+    reason starts with ``"error:"``, i.e. exceptions), e.g. after fixing a proxy or the data (when
+    several processes retry the same failures at once, each may recompute one that fails again).
+    ``seed`` must be from 0 to 2**63 - 1 (:func:`check_seed`).
     """
 
     def __init__(
@@ -144,6 +170,7 @@ class Scorer:
         seed: int = 0,
         retry_failed: bool = False,
     ):
+        check_seed(seed)
         spec = space.dataset_spec(dataset)
         if batch.dataset != spec.name:
             raise NasError(f"the batch is from dataset {batch.dataset!r}, not {spec.name!r}")
@@ -175,7 +202,12 @@ class Scorer:
         )
 
     def score(self, archs: Sequence[Architecture], proxy: Proxy) -> list[ProxyResult]:
-        """The score of each architecture (aligned with ``archs``); failures are NaN with a reason."""
+        """The score of each architecture (aligned with ``archs``); failures are NaN with a reason.
+
+        Missing scores are claimed in the store before they are computed (see the module's
+        documentation), so concurrent scorers compute each one once; the scores other processes
+        computed meanwhile count as answered by the store.
+        """
         start = time.perf_counter()
         ids: list[str] = []
         todo: dict[str, Architecture] = {}
@@ -184,36 +216,99 @@ class Scorer:
             ids.append(key)
             todo.setdefault(key, computed)
         keys = {arch_id: self.key(arch_id, proxy) for arch_id in todo}
+        redo = _is_stored_failure if self.retry_failed else None
         stored = self.store.get_many(list(keys.values()))
-        if self.retry_failed:
-            stored = {key: row for key, row in stored.items() if not (row.reason or "").startswith("error:")}
+        if redo is not None:
+            stored = {key: row for key, row in stored.items() if not redo(row)}
         results = {arch_id: stored[key].result for arch_id, key in keys.items() if key in stored}
         seconds = sum(stored[key].seconds for key in keys.values() if key in stored)
         misses = [(arch_id, arch, proxy) for arch_id, arch in todo.items() if arch_id not in results]
+        computed = 0
         if misses:
             bar = tqdm(total=len(misses), desc=proxy.name, unit="arch", file=sys.stderr, disable=not self.progress)
-            with bar, closing(self._get_executor(len(misses)).map_unordered(self._job, misses)) as outcomes:
-                for (arch_id, arch, _), outcome in outcomes:
-                    if isinstance(outcome, Failure):  # the worker died: nothing is known about the architecture
-                        result, took = TransientFailure(math.nan, outcome.reason), 0.0
+            executor = self._get_executor(len(misses))
+
+            def found(arch_id: str, row: StoredScore) -> None:  # stored by another process meanwhile
+                nonlocal seconds
+                results[arch_id] = row.result
+                seconds += row.seconds
+                bar.update()
+
+            def claimed(pending: list[Item], held: list[Item]) -> Iterator[Item]:
+                """The items of ``pending`` this process claims, claimed one by one as the executor asks."""
+                for item in pending:
+                    claim = self.store.claim([keys[item[0]]], redo)
+                    if claim.claimed:
+                        yield item
+                    elif claim.stored:
+                        found(item[0], next(iter(claim.stored.values())))
                     else:
-                        result, took = outcome
-                    if not isinstance(result, TransientFailure):  # committed at once: an interruption keeps it
-                        self.store.put(keys[arch_id], self.space.format(arch), result, took)
-                    results[arch_id] = result
-                    seconds += took
-                    bar.update()
+                        held.append(item)
+
+            try:
+                with bar:
+                    pending = misses
+                    while pending:
+                        held: list[Item] = []
+                        with closing(executor.map_unordered(self._job, claimed(pending, held))) as outcomes:
+                            for (arch_id, arch, _), outcome in outcomes:
+                                if isinstance(outcome, Failure):  # the worker died: nothing is known about the architecture
+                                    result, took = TransientFailure(math.nan, outcome.reason), 0.0
+                                else:
+                                    result, took = outcome
+                                if isinstance(result, TransientFailure):  # never stored: another run may compute it
+                                    self.store.release([keys[arch_id]])
+                                else:  # committed at once (an interruption keeps it); ends its lease
+                                    self.store.put(keys[arch_id], self.space.format(arch), result, took)
+                                results[arch_id] = result
+                                seconds += took
+                                computed += 1
+                                bar.update()
+                        pending = self._wait_for(held, keys, redo, found)
+            finally:
+                try:  # an interrupted run leaves no lease behind (a killed one leaves leases that die with it)
+                    self.store.release()
+                except NasError:
+                    pass
         self.last_stats = ScoreStats(
             proxy=proxy.name,
             archs=len(ids),
             unique=len(todo),
-            from_store=len(todo) - len(misses),
-            computed=len(misses),
+            from_store=len(todo) - computed,
+            computed=computed,
             nans=sum(results[arch_id].is_nan for arch_id in ids),
             seconds=seconds,
             wall_seconds=time.perf_counter() - start,
         )
         return [results[arch_id] for arch_id in ids]
+
+    def _wait_for(
+        self,
+        held: list[Item],
+        keys: Mapping[str, ScoreKey],
+        redo: Callable[[StoredScore], bool] | None,
+        found: Callable[[str, StoredScore], None],
+    ) -> list[Item]:
+        """Wait until the scores of ``held`` (claimed by other processes) are stored; return those to compute here.
+
+        Polls the store with a growing pause (up to :data:`WAIT_POLL_SECONDS`): stored scores are
+        taken as they appear; as soon as some can be claimed (their claimant released them
+        without a result, died or let the lease expire), those, with the ones still held, are
+        returned to be claimed again and computed.
+        """
+        pause = 0.02
+        while held:
+            claim = self.store.claim([keys[item[0]] for item in held], redo)
+            for item in held:
+                if keys[item[0]] in claim.stored:
+                    found(item[0], claim.stored[keys[item[0]]])
+            if claim.claimed:
+                return [item for item in held if keys[item[0]] not in claim.stored]
+            held = [item for item in held if keys[item[0]] not in claim.stored]
+            if held:
+                time.sleep(pause)
+                pause = min(WAIT_POLL_SECONDS, pause * 2)
+        return []
 
     def values(self, archs: Sequence[Architecture], proxy: Proxy) -> np.ndarray:
         """The scores as a float64 array aligned with ``archs``, NaN where missing."""
@@ -238,6 +333,11 @@ class Scorer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _is_stored_failure(row: StoredScore) -> bool:
+    """A stored NaN of an exception (recomputed by ``retry_failed``)."""
+    return (row.reason or "").startswith("error:")
 
 
 def _checked(proxy: Proxy, result: object) -> ProxyResult:
@@ -299,6 +399,7 @@ def score_architectures(
     ``seed``, which also seeds the models' initialisation. The other arguments are
     :class:`Scorer`'s.
     """
+    check_seed(seed)  # before the batch is drawn with it
     groups: dict[int, list[str]] = {}
     for name in proxies:
         groups.setdefault(batch_sizes[name], []).append(name)

@@ -269,3 +269,73 @@ def test_ray_agrees_with_local_and_serial(space, batch, archs, local):
     # float32 sums are rounded alike; this is a same-machine claim, never compared across machines
     np.testing.assert_array_equal(from_ray, from_local)
     np.testing.assert_array_equal(from_ray, expected)
+
+
+def _children(pid: int) -> list[int]:
+    """The live (not zombie) processes whose parent is ``pid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                state, parent = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[:2]
+            except (OSError, ValueError):
+                continue
+            if int(parent) == pid and state not in ("Z", "X"):
+                found.append(int(entry))
+    return found
+
+
+def _alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state not in ("Z", "X"):
+            alive.append(pid)
+    return alive
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the workers through /proc")
+def test_workers_exit_quietly_when_the_main_process_is_killed(tmp_path, data_dir):
+    """kill -9 of ``nas score`` during scoring: its local workers exit within seconds, without a traceback."""
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    cache = tmp_path / "cache"
+    command = [sys.executable, "-m", "nas", "score", "--executor", "local", "--workers", "2", "--sample", "40"]
+    command += ["--proxy", "synflow", "--dataset", "cifar10", "--batch-size", "8", "--no-progress", "--cache-dir", str(cache)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    # the workers inherit the parent's stderr: whatever they print arrives in this pipe
+    run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    database, stored, deadline, workers = cache / "scores.sqlite", 0, time.monotonic() + 300, []
+    try:
+        while stored == 0 and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+            if database.exists():
+                try:
+                    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as raw:
+                        stored = raw.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+                except sqlite3.Error:  # not created yet
+                    pass
+        workers = _children(run.pid)
+        assert run.poll() is None and stored > 0, "the run ended (or never stored a score) before it could be killed"
+        assert len(workers) >= 2, workers
+        run.kill()
+        run.wait()
+        gone_by = time.monotonic() + 5
+        while _alive(workers) and time.monotonic() < gone_by:
+            time.sleep(0.1)
+        assert not _alive(workers), "workers outlived their parent by 5 s"
+        err = run.stderr.read().decode(errors="replace")  # EOF: every writer (the workers too) has exited
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+        for pid in _alive(workers):  # only if the test failed: leave no worker behind
+            os.kill(pid, signal.SIGKILL)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err

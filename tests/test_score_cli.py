@@ -107,3 +107,90 @@ def test_bad_input_is_one_line_and_exit_status_2(arguments, message, capsys):
     assert status == 2
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("nas: error: ") and message in err
+
+
+def _store_file():
+    from nas.store import store_path
+
+    return store_path()
+
+
+@pytest.mark.parametrize("seed", [str(2**63), str(2**64 + 5), "-1"])
+def test_a_seed_the_store_cannot_key_is_one_line_before_scoring(seed, capsys):
+    assert main(["score", "--proxy", "params", "--sample", "3", *FAST, "--seed", seed]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("nas: error: seed must be an integer from 0 to 2**63 - 1")
+    assert "OverflowError" not in err
+
+
+def test_the_largest_seed_is_scored_and_stored(capsys):
+    from nas.store import ScoreStore
+
+    assert main(["score", "--proxy", "params", "--arch", SMALL, *FAST, "--seed", str(2**63 - 1)]) == 0
+    assert "0 from the store, 1 computed" in capsys.readouterr().err
+    with ScoreStore.open() as store:
+        assert [row[7] for row in store.rows()] == [2**63 - 1]
+
+
+def test_out_is_checked_before_scoring_and_replaced_only_with_force(tmp_path, capsys):
+    out_file = tmp_path / "scores.csv"
+    out_file.write_text("precious\n")
+    command = ["score", "--proxy", "params", "--arch", SMALL, *FAST, "--out", str(out_file)]
+    assert main(command) == 2
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "exists: pass --force to overwrite it" in err and str(out_file) in err
+    assert out_file.read_text() == "precious\n" and not _store_file().exists()  # nothing was scored
+
+    assert main([*command, "--force"]) == 0
+    assert _read(out_file)[0]["arch"] == SMALL
+
+
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        (lambda tmp: tmp / "missing" / "scores.csv", "does not exist"),
+        (lambda tmp: tmp / "file.txt" / "scores.csv", "does not exist"),
+        (lambda tmp: tmp, "is a directory"),
+    ],
+)
+def test_an_out_that_cannot_be_written_is_one_line_before_scoring(where, message, tmp_path, capsys):
+    (tmp_path / "file.txt").write_text("x")
+    out = where(tmp_path)
+    assert main(["score", "--proxy", "params", "--arch", SMALL, *FAST, "--out", str(out)]) == 2
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1 and err.startswith("nas: error: ") and message in err and str(out) in err
+    assert not _store_file().exists()
+
+
+def test_out_on_a_read_only_file_system_is_one_line_before_scoring(tmp_path, capsys, monkeypatch):
+    import errno
+    import os
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", read_only)  # what a read-only mount answers (root ignores chmod)
+    out = tmp_path / "scores.csv"
+    assert main(["score", "--proxy", "params", "--arch", SMALL, *FAST, "--out", str(out)]) == 2
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "Read-only file system" in err and str(out) in err
+    assert not out.exists() and not _store_file().exists()
+
+
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        (lambda tmp: tmp / "file.txt", "is not a directory"),
+        (lambda tmp: tmp / "file.txt" / "report", "is not a directory"),
+    ],
+)
+def test_compare_checks_its_report_directory_before_scoring(where, message, tmp_path, capsys):
+    (tmp_path / "file.txt").write_text("x")
+    report = where(tmp_path)
+    arguments = ["compare", "--proxies", "params", "--sample", "5", "--dataset", "cifar10", "--data", "normal"]
+    assert main([*arguments, "--batch-size", "4", "--no-progress", "--report", str(report)]) == 2
+    _, err = capsys.readouterr()
+    assert err.count("\n") == 1 and err.startswith("nas: error: ") and message in err and str(report) in err
+    assert not _store_file().exists()
+    assert (tmp_path / "file.txt").read_text() == "x"

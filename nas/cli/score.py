@@ -28,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
         raise NasError(f"nas score needs {', '.join(missing)} (or --export FILE)")
     if args.format == "parquet" and not args.out:
         raise NasError("--format parquet is binary: name the output file with --out FILE")
+    if args.out:
+        check_out(args.out, args.force)  # before any scoring: a run must not end unable to write its result
 
     from nas.api.scores import score_frame
     from nas.comparing import parse_batch_sizes, parse_settings
@@ -71,6 +73,38 @@ def run(args: argparse.Namespace) -> int:
     else:
         write_frame(frame, sys.stdout, args.format)
     return 0
+
+
+def check_out(out: str, force: bool) -> None:
+    """Raise :class:`NasError` unless ``--out`` can be written: a regular file there only with ``--force``, and a writable directory.
+
+    The directory is tried by creating (and deleting) a temporary file in it, which also catches
+    read-only file systems. Non-regular files (``/dev/null``, a named pipe) are written as they are.
+    """
+    import tempfile
+
+    path = Path(out)
+    if path.is_dir():
+        raise NasError(f"--out {out!r} is a directory: name a file")
+    if path.is_file() or path.is_symlink():
+        if not force:
+            raise NasError(f"--out {out!r} exists: pass --force to overwrite it, or choose another file")
+        try:
+            with open(path, "r+b"):  # writable? (opened without truncating it)
+                pass
+        except OSError as exc:
+            raise NasError(f"cannot write --out {out!r}: {exc.strerror}") from None
+        return
+    if path.exists():
+        return
+    directory = path.parent
+    if not directory.is_dir():
+        raise NasError(f"cannot write --out {out!r}: directory {str(directory)!r} does not exist")
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".nas-out-check-"):
+            pass
+    except OSError as exc:
+        raise NasError(f"cannot write --out {out!r}: {exc.strerror} (directory {str(directory)!r})") from None
 
 
 def export(args: argparse.Namespace) -> int:
@@ -129,7 +163,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, help="precision of the proxies that have a precision setting")
     parser.add_argument("--set", action="append", metavar="PROXY.KEY=VALUE", help="a proxy setting; repeatable")
     add_executor_options(parser)
-    parser.add_argument("--out", metavar="FILE", help="write the scores to FILE instead of stdout")
+    parser.add_argument(
+        "--out", metavar="FILE", help="write the scores to FILE instead of stdout (checked before scoring; not an existing file unless --force)"
+    )
+    parser.add_argument("--force", action="store_true", help="let --out overwrite an existing file")
     parser.add_argument(
         "--format", default="csv", choices=("csv", "json", "parquet"), help="table format (default: csv; parquet needs pyarrow and --out)"
     )
