@@ -1,5 +1,8 @@
 """What the library has, by name: spaces, proxies, strategies, datasets, benchmark tables, models.
 
+The ``list_*`` functions read the registries' tables of names: without plugins installed they
+import neither PyTorch nor the modules they list.
+
 Each function takes and returns plain values, validates its arguments with one clear
 :class:`~nas.errors.NasError`, and is what the command line's ``nas list`` and ``nas info`` use.
 """
@@ -26,7 +29,7 @@ def list_spaces() -> list[str]:
     """
     from nas.spaces import SPACES
 
-    return SPACES.names()
+    return list(SPACES.summaries())
 
 
 def list_proxies() -> list[str]:
@@ -37,14 +40,14 @@ def list_proxies() -> list[str]:
     """
     from nas.proxies import PROXIES
 
-    return PROXIES.names()
+    return list(PROXIES.summaries())
 
 
 def list_strategies() -> list[str]:
     """Names of the registered search strategies, e.g. ``"random"`` and ``"evolution"``."""
     from nas.search import STRATEGIES
 
-    return STRATEGIES.names()
+    return list(STRATEGIES.summaries())
 
 
 def list_datasets(space_name: str | None = None) -> list[str]:
