@@ -52,16 +52,23 @@ class Nb101Table(RowTable):
         """Read the table from ``nb101/zc_nasbench101_500.json`` in the data directory."""
         path = data_file(RELATIVE_PATH, data_dir)
         try:
-            raw = json.loads(path.read_text())
+            raw = json.loads(path.read_text(encoding="utf-8"))
             entries = raw["nasbench101"][DATASET]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise NasError(f"cannot read NAS-Bench-101 table {str(path)!r}: {exc}") from None
+            if not isinstance(entries, dict):
+                raise TypeError(f"'nasbench101.{DATASET}' is a {type(entries).__name__}, not an object of cells")
+        except OSError as exc:
+            raise NasError(f"cannot read NAS-Bench-101 table {str(path)!r}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise NasError(f"NAS-Bench-101 table {str(path)!r} is not UTF-8 JSON text (byte {exc.start}); is the file corrupt?") from None
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            raise NasError(f"cannot read NAS-Bench-101 table {str(path)!r}: {type(exc).__name__}: {str(exc)[:120]}") from None
         rows: dict[str, dict[str, float]] = {}
         for arch, entry in entries.items():
             try:
                 row = {"valid_acc": float(entry["val_accuracy"]), "params": float(round(entry["params"] * 1e6))}
                 row.update({f"published_{key}": float(entry[key]) for key in _PUBLISHED})
-            except (KeyError, TypeError, ValueError) as exc:
-                raise NasError(f"NAS-Bench-101 table {str(path)!r}: entry {arch!r} has a missing or bad field ({exc})") from None
+            except (KeyError, TypeError, ValueError, OverflowError) as exc:
+                shown = arch if len(arch) <= 80 else arch[:80] + "..."
+                raise NasError(f"NAS-Bench-101 table {str(path)!r}: entry {shown!r} has a missing or bad field ({str(exc)[:120]})") from None
             rows[arch] = row
         return cls(rows)

@@ -55,6 +55,7 @@ import csv
 import math
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
@@ -196,10 +197,10 @@ class NB201Table(BenchmarkTable):
         try:
             canonical = space.format(space.parse(arch))
         except NasError as exc:
-            raise NasError(f"malformed NAS-Bench-201 architecture {arch!r}: {exc}") from None
+            raise NasError(f"malformed NAS-Bench-201 architecture {_short(arch)}: {str(exc)[:200]}") from None
         if canonical in self._index:
             return self._index[canonical]
-        raise NasError(f"architecture {arch!r} is not in the nb201 table ({self.source})")
+        raise NasError(f"architecture {_short(arch)} is not in the nb201 table ({self.source})")
 
     def lookup(self, arch: str, dataset: str, metric: str) -> float:
         """The value of ``metric`` on ``dataset`` for architecture string ``arch`` (NaN if unknown)."""
@@ -231,7 +232,27 @@ def _float(text: str, where: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise NasError(f"{where}: {text!r} is not a number") from None
+        raise NasError(f"{where}: {_short(text)} is not a number") from None
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """``repr(text)`` of at most a prefix of ``text``, for messages (an architecture string may be huge)."""
+    if not isinstance(text, str):
+        return f"a {type(text).__name__}"
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} characters)"
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turn the failures of reading a table file (unreadable, not UTF-8, not CSV) into one :class:`NasError`."""
+    try:
+        yield
+    except OSError as exc:
+        raise NasError(f"cannot read nb201 table file {str(path)!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise NasError(f"nb201 table file {str(path)!r} is not UTF-8 text (byte {exc.start}); is the file corrupt?") from None
+    except csv.Error as exc:
+        raise NasError(f"nb201 table file {str(path)!r} is not valid CSV: {str(exc)[:120]}") from None
 
 
 def _read_shared(root: Path) -> NB201Table:
@@ -239,7 +260,7 @@ def _read_shared(root: Path) -> NB201Table:
     archs: list[str] | None = None
     columns: dict[Column, list[float]] = {}
     for name in SHARED_FILES:
-        with open(root / name, newline="", encoding="utf-8") as handle:
+        with _reading(root / name), open(root / name, newline="", encoding="utf-8") as handle:
             rows = csv.reader(handle)
             header = next(rows, None) or []
             wanted = {**_SHARED_COLUMNS[name], _SHARED_ARCH_COLUMN[name]: _ARCH}
@@ -259,7 +280,7 @@ def _read_shared(root: Path) -> NB201Table:
                 if len(row) != len(header):
                     raise NasError(f"{where}: {len(row)} fields, expected {len(header)}")
                 if index_column is not None and row[positions[_INDEX]] != str(line - 2):
-                    raise NasError(f"{where}: index {row[positions[_INDEX]]!r}, expected {line - 2}")
+                    raise NasError(f"{where}: index {_short(row[positions[_INDEX]])}, expected {line - 2}")
                 file_archs.append(row[arch_at])
                 for key in _SHARED_COLUMNS[name].values():
                     columns[key].append(_float(row[positions[key]], where))
@@ -271,7 +292,7 @@ def _read_shared(root: Path) -> NB201Table:
             row = next(i for i, (a, b) in enumerate(zip(archs, file_archs)) if a != b)
             raise NasError(
                 f"{name} disagrees with {SHARED_FILES[0]} on architecture index {row}: "
-                f"{file_archs[row]!r} vs {archs[row]!r}; the shared nb201 files must list the same architectures in the same order"
+                f"{_short(file_archs[row])} vs {_short(archs[row])}; the shared nb201 files must list the same architectures in the same order"
             )
     assert archs is not None
     return NB201Table(archs, columns, source="shared files " + ", ".join(SHARED_FILES))
@@ -281,7 +302,7 @@ def _parse_column_name(name: str, where: str) -> Column:
     dataset, sep, metric = name.partition("/")
     if not sep or dataset not in DATASETS or not _METRIC_NAME.match(metric):
         raise NasError(
-            f"{where}: column {name!r} is not '<dataset>/<metric>' with dataset one of {', '.join(DATASETS)} "
+            f"{where}: column {_short(name)} is not '<dataset>/<metric>' with dataset one of {', '.join(DATASETS)} "
             "and metric of lower-case letters, digits and '_'"
         )
     return dataset, metric
@@ -290,11 +311,11 @@ def _parse_column_name(name: str, where: str) -> Column:
 def _read_own(path: Path) -> NB201Table:
     """The table from a file in the project's format (see the module docstring)."""
     name = str(path)
-    with open(path, newline="", encoding="utf-8") as handle:
+    with _reading(path), open(path, newline="", encoding="utf-8") as handle:
         rows = csv.reader(handle)
         header = next(rows, None) or []
         if header[:2] != ["index", "arch"]:
-            raise NasError(f"{name}: the header must start with 'index,arch', found {','.join(header[:2])!r}")
+            raise NasError(f"{name}: the header must start with 'index,arch', found {_short(','.join(header[:2]))}")
         keys = [_parse_column_name(column, name) for column in header[2:]]
         if len(set(keys)) != len(keys):
             raise NasError(f"{name}: a column name occurs twice")
@@ -305,7 +326,7 @@ def _read_own(path: Path) -> NB201Table:
             if len(row) != len(header):
                 raise NasError(f"{where}: {len(row)} fields, expected {len(header)}")
             if row[0] != str(line - 2):
-                raise NasError(f"{where}: index {row[0]!r}, expected {line - 2} (rows must be in index order)")
+                raise NasError(f"{where}: index {_short(row[0])}, expected {line - 2} (rows must be in index order)")
             archs.append(row[1])
             values.append([_float(cell, where) for cell in row[2:]])
     if len(archs) != NUM_ARCHS:

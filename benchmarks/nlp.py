@@ -135,8 +135,8 @@ def _row(logs: list[dict]) -> dict[str, float]:
         val = _mean([log["val_losses"][-1] for log in finished])
         test = _mean([log["test_losses"][-1] for log in finished])
         seconds = _mean([sum(log["wall_times"]) for log in finished])
-    except (KeyError, TypeError, IndexError) as exc:
-        raise NasError(f"malformed NAS-Bench-NLP training log (missing or bad {exc})") from None
+    except (KeyError, TypeError, IndexError, ValueError, OverflowError) as exc:
+        raise NasError(f"malformed NAS-Bench-NLP training log (missing or bad {str(exc)[:120]})") from None
     row.update(
         val_loss=val,
         test_loss=test,

@@ -30,13 +30,24 @@ antialiased), normalised with the ImageNet16 statistics, labelled with their CIF
 and ``identity`` say ``stand-in:cifar100-16x16``. For ``ptb``, a batch is ``size`` windows of 35
 consecutive tokens at seeded start offsets, targets the next tokens; both are int64 token ids
 (an embedding needs integers), while image inputs are float32.
+
+A batch's ``identity`` ends with a hash of its inputs *and* its labels (proxies such as snip and
+grasp read the labels, and the score store keys scores by the identity). Labels outside the
+dataset's classes are a data error (:class:`NasError`) raised when the files are read, before
+anything is scored.
+
+**Untrusted files.** The CIFAR and ImageNet16 files are Python pickles; they are read with
+:func:`nas.safe_pickle.load`, which allows only plain data and NumPy arrays, so a crafted file
+cannot run code. **Limits.** A batch has at most :data:`MAX_BATCH_SIZE` examples (4096, far
+above every proxy's batch; the environment variable ``NAS_MAX_BATCH_SIZE`` raises it), because
+a synthetic batch has no natural bound and a proxy holds several activations of the whole batch
+in memory (100,000 CIFAR-sized examples need tens of GB); seeds are below 2**63.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 from functools import lru_cache
 from pathlib import Path
 
@@ -44,6 +55,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from nas import safe_pickle
 from nas.datasets import dataset_spec
 from nas.errors import NasError
 from nas.paths import data_dir as resolve_data_dir
@@ -63,6 +75,10 @@ DATA_KINDS = ("real", "grey", "normal", "uniform", "uniform+")
 STAND_IN = "stand-in:cifar100-16x16"
 #: tokens per PTB sequence
 PTB_SEQUENCE = 35
+#: the largest batch :func:`load_batch` makes, unless the environment variable ``NAS_MAX_BATCH_SIZE`` says otherwise
+MAX_BATCH_SIZE = 4096
+#: seeds are below this (they are stored as SQLite integers)
+SEED_LIMIT = 2**63
 
 _IMAGE_SPLITS = ("train", "test")
 _PTB_SPLITS = ("train", "valid", "test")
@@ -80,11 +96,7 @@ def _check_split(split: str, allowed: tuple[str, ...], what: str) -> None:
 def _unpickle(path: Path, encoding: str) -> dict:
     if not path.is_file():
         raise NasError(f"missing data file {str(path)!r}")
-    try:
-        with open(path, "rb") as handle:
-            entry = pickle.load(handle, encoding=encoding)
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError) as exc:
-        raise NasError(f"cannot read {str(path)!r}: {exc}") from None
+    entry = safe_pickle.load(path, encoding=encoding, what="data file")  # plain data only: never runs code
     if not isinstance(entry, dict):
         raise NasError(f"{str(path)!r} is not a pickled dict as in the official release")
     return entry
@@ -94,8 +106,13 @@ def _images(entry: dict, data_key: object, label_key: object, path: Path, side: 
     """(N, 3, side, side) uint8 images and int64 labels of one unpickled batch file."""
     if data_key not in entry or label_key not in entry:
         raise NasError(f"{str(path)!r} lacks the {data_key!r} or {label_key!r} entry of the official layout")
-    data = np.asarray(entry[data_key], dtype=np.uint8)
-    labels = np.asarray(entry[label_key], dtype=np.int64)
+    try:
+        data = np.asarray(entry[data_key], dtype=np.uint8)
+        labels = np.asarray(entry[label_key], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise NasError(f"{str(path)!r}: the {data_key!r} or {label_key!r} entry is not an array of integers ({exc})") from None
+    if labels.ndim != 1:
+        raise NasError(f"{str(path)!r}: the {label_key!r} entry must be a flat list of labels, got shape {labels.shape}")
     if data.ndim != 2 or data.shape[1] != 3 * side * side or len(labels) != len(data):
         raise NasError(f"{str(path)!r}: data of shape {data.shape} and {len(labels)} labels do not form {side}x{side} images")
     return data.reshape(-1, 3, side, side), labels
@@ -106,9 +123,24 @@ def _read_only(*arrays: np.ndarray) -> None:
         array.setflags(write=False)
 
 
+def _check_labels(labels: np.ndarray, low: int, high: int, where: str) -> None:
+    """:class:`NasError` (a data error) if a label is outside ``low..high``."""
+    bad = np.flatnonzero((labels < low) | (labels > high))
+    if bad.size:
+        raise NasError(
+            f"{where}: label {int(labels[bad[0]])} of example {int(bad[0])} is outside the dataset's classes "
+            f"{low}..{high} ({bad.size} such labels); the data file is corrupt"
+        )
+
+
 @lru_cache(maxsize=8)
-def _cifar(folder: str, files: tuple[str, ...], label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
-    parts = [_images(_unpickle(Path(folder) / name, "bytes"), b"data", label_key, Path(folder) / name, 32) for name in files]
+def _cifar(folder: str, files: tuple[str, ...], label_key: bytes, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    parts = []
+    for name in files:
+        path = Path(folder) / name
+        images, labels = _images(_unpickle(path, "bytes"), b"data", label_key, path, 32)
+        _check_labels(labels, 0, num_classes - 1, repr(str(path)))
+        parts.append((images, labels))
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
     _read_only(images, labels)
@@ -122,18 +154,22 @@ def load_cifar10(data_dir: PathLike | None = None, split: str = "train") -> tupl
     """
     _check_split(split, _IMAGE_SPLITS, "cifar10")
     files = tuple(f"data_batch_{i}" for i in range(1, 6)) if split == "train" else ("test_batch",)
-    return _cifar(str(_root(data_dir) / "cifar-10-batches-py"), files, b"labels")
+    return _cifar(str(_root(data_dir) / "cifar-10-batches-py"), files, b"labels", 10)
 
 
 def load_cifar100(data_dir: PathLike | None = None, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """CIFAR-100 ``split`` ("train" or "test"): uint8 images (N, 3, 32, 32) and int64 fine labels 0-99."""
     _check_split(split, _IMAGE_SPLITS, "cifar100")
-    return _cifar(str(_root(data_dir) / "cifar-100-python"), (split,), b"fine_labels")
+    return _cifar(str(_root(data_dir) / "cifar-100-python"), (split,), b"fine_labels", 100)
 
 
 @lru_cache(maxsize=4)
 def _imagenet16(files: tuple[str, ...], num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    parts = [_images(_unpickle(Path(name), "latin1"), "data", "labels", Path(name), 16) for name in files]
+    parts = []
+    for name in files:
+        images, labels = _images(_unpickle(Path(name), "latin1"), "data", "labels", Path(name), 16)
+        _check_labels(labels, 1, 1000, repr(name))  # ImageNet's 1000 classes, numbered from 1
+        parts.append((images, labels))
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
     keep = (labels >= 1) & (labels <= num_classes)
@@ -174,10 +210,15 @@ def _ptb_words(path: Path) -> list[str]:
     if not path.is_file():
         raise NasError(f"missing data file {str(path)!r}")
     words: list[str] = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            words.extend(line.split())
-            words.append("<eos>")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                words.extend(line.split())
+                words.append("<eos>")
+    except OSError as exc:
+        raise NasError(f"cannot read data file {str(path)!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise NasError(f"data file {str(path)!r} is not UTF-8 text (byte {exc.start}); is it the Penn Treebank text?") from None
     return words
 
 
@@ -221,9 +262,15 @@ def load_batch(
     if data not in DATA_KINDS:
         raise NasError(f"unknown input data {data!r}; known: {', '.join(DATA_KINDS)}")
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise NasError(f"batch size must be a positive integer, got {size!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise NasError(f"seed must be a non-negative integer, got {seed!r}")
+        raise NasError(f"batch size must be a positive integer, got {_short(size)}")
+    limit = max_batch_size()
+    if size > limit:
+        raise NasError(
+            f"batch size {size} exceeds the limit of {limit} examples: a proxy keeps activations of the whole "
+            "batch in memory, so larger batches exhaust it (set NAS_MAX_BATCH_SIZE to raise the limit)"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise NasError(f"seed must be an integer from 0 to 2**63 - 1, got {_short(seed)}")
     if spec.kind == "text":
         if data != "real":
             raise NasError(f"{spec.name} takes only real data (token ids), not {data!r}")
@@ -251,6 +298,26 @@ def load_batch(
     mean, std = (torch.tensor(v, dtype=torch.float32).view(1, 3, 1, 1) for v in NORMALISATION[spec.name])
     inputs = ((pixels - mean) / std).contiguous()
     return _batch(inputs, torch.from_numpy(labels[chosen].copy()), spec.name, kind, f"{split}:n{size}:seed{seed}")
+
+
+def max_batch_size() -> int:
+    """The largest batch :func:`load_batch` makes: ``$NAS_MAX_BATCH_SIZE`` if set, else :data:`MAX_BATCH_SIZE`."""
+    text = os.environ.get("NAS_MAX_BATCH_SIZE", "").strip()
+    if not text:
+        return MAX_BATCH_SIZE
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise NasError(f"NAS_MAX_BATCH_SIZE must be a positive integer, got {_short(text)}")
+    return value
+
+
+def _short(value: object, limit: int = 40) -> str:
+    """``repr(value)``, cut to ``limit`` characters for messages."""
+    text = f"an integer of {value.bit_length()} bits" if isinstance(value, int) and value.bit_length() > 64 else repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _choose(available: int, size: int, seed: int, what: str) -> np.ndarray:
@@ -283,7 +350,13 @@ def _synthetic(kind: str, shape: tuple[int, ...], num_classes: int, seed: int) -
 
 
 def _batch(inputs: torch.Tensor, targets: torch.Tensor, dataset: str, kind: str, details: str) -> Batch:
-    digest = hashlib.sha256(inputs.numpy().tobytes()).hexdigest()[:12]
+    """The batch, its identity ending with a hash of the inputs and the labels (what proxies may read)."""
+    num_classes = dataset_spec(dataset).num_classes
+    if targets.numel() and not (0 <= int(targets.min()) and int(targets.max()) < num_classes):
+        raise NasError(f"{dataset} batch has labels outside 0..{num_classes - 1}; the data is corrupt")
+    content = hashlib.sha256(inputs.numpy().tobytes())
+    content.update(b"labels:" + targets.numpy().astype("<i8", copy=False).tobytes())
+    digest = content.hexdigest()[:12]
     return Batch(inputs, targets, f"{dataset}:{kind}:{details}:{digest}", dataset, kind)
 
 

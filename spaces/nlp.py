@@ -17,10 +17,15 @@ Operations and their number of inputs:
 JSON spelling of a recipe (e.g. the logs' own), :meth:`NlpSpace.format` writes the compact one.
 
 **Canonical id.** A hash of the recipe after canonical relabelling of its intermediate nodes
-(colour refinement plus individualisation, so it is exact for these small graphs): recipes that
+and of the hidden states ``1..K-1`` (colour refinement plus individualisation with automorphism
+pruning, so it is exact and takes polynomial time also on very symmetric cells): recipes that
 differ only in node names, in the order of the inputs of commutative ops (``linear``,
 ``elementwise_*``) or in the numbering of the hidden states ``1..K-1`` share their id. Nodes
 that feed no new hidden state are kept: they own parameters, as in the benchmark's models.
+
+**Limits.** :meth:`NlpSpace.parse` reads recipes of at most :data:`MAX_RECIPE_CHARS` characters,
+:data:`MAX_NODES` nodes and :data:`MAX_INPUTS` inputs per node (the benchmark's cells have at
+most 21 nodes of at most 3 inputs); messages quote at most a short prefix of a name or value.
 
 **Sampling.** Uniform over the distinct cells (by canonical id) of the 345 NAS-Bench-NLP
 WikiText-2 training logs in the data directory (``nlp/train_logs_wikitext-2.zip``); the
@@ -50,7 +55,6 @@ import re
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import permutations
 from pathlib import Path
 from typing import ClassVar, Iterable, Sequence
 
@@ -81,7 +85,27 @@ HIDDEN_SIZE = 600
 NUM_LAYERS = 3
 LOGS_PATH = "nlp/train_logs_wikitext-2.zip"
 
-_STATE = re.compile(r"^h_(prev|new)_(0|[1-9][0-9]*)$")
+_STATE = re.compile(r"^h_(prev|new)_(0|[1-9][0-9]{0,5})$")
+
+#: the longest recipe string :meth:`NlpSpace.parse` reads (the logs' longest is 1,371 characters)
+MAX_RECIPE_CHARS = 65_536
+#: the most nodes of a recipe (the logs' cells have at most 21)
+MAX_NODES = 128
+#: the most inputs of one node (the logs' nodes have at most 3)
+MAX_INPUTS = 64
+#: how much of a name or value messages quote
+_QUOTE = 40
+
+
+def _quote(value: object) -> str:
+    """``repr(value)`` cut to a short prefix for messages (never formatting a whole long value)."""
+    if isinstance(value, str):
+        text = repr(value[: _QUOTE + 1])
+    elif isinstance(value, (int, float, bool)) or value is None:
+        text = repr(value) if not isinstance(value, int) or value.bit_length() <= 64 else f"an integer of {value.bit_length()} bits"
+    else:
+        text = f"a JSON {'object' if isinstance(value, dict) else 'array' if isinstance(value, list) else type(value).__name__}"
+    return text if len(text) <= _QUOTE else text[:_QUOTE] + "..."
 
 
 @dataclass(frozen=True)
@@ -118,20 +142,26 @@ def make_cell(recipe: object) -> NlpCell:
     """An :class:`NlpCell` from a recipe dict, checked; :class:`NasError` names the first problem."""
     if not isinstance(recipe, dict) or not recipe:
         raise NasError("NAS-Bench-NLP recipe must be a non-empty JSON object of nodes")
+    if len(recipe) > MAX_NODES:
+        raise NasError(f"NAS-Bench-NLP recipe has {len(recipe)} nodes; at most {MAX_NODES} are supported (the benchmark's cells have at most 21)")
     nodes = []
     for name, spec in recipe.items():
+        if not isinstance(name, str):
+            raise NasError(f"recipe node names must be strings, got {_quote(name)}")
         if not isinstance(spec, dict) or set(spec) != {"op", "input"}:
-            raise NasError(f"recipe node {name!r} must be an object with exactly the keys 'op' and 'input'")
+            raise NasError(f"recipe node {_quote(name)} must be an object with exactly the keys 'op' and 'input'")
         op, inputs = spec["op"], spec["input"]
-        if op not in OP_ARITY:
-            raise NasError(f"recipe node {name!r} has unknown op {op!r}; known: {', '.join(OP_ARITY)}")
+        if not isinstance(op, str) or op not in OP_ARITY:
+            raise NasError(f"recipe node {_quote(name)} has unknown op {_quote(op)}; known: {', '.join(OP_ARITY)}")
         if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs):
-            raise NasError(f"recipe node {name!r} needs a non-empty list of input names")
+            raise NasError(f"recipe node {_quote(name)} needs a non-empty list of input names")
         arity = OP_ARITY[op]
         if arity is not None and len(inputs) != arity:
-            raise NasError(f"recipe node {name!r}: op {op!r} takes {arity} inputs, got {len(inputs)}")
+            raise NasError(f"recipe node {_quote(name)}: op {op!r} takes {arity} inputs, got {len(inputs)}")
+        if len(inputs) > MAX_INPUTS:
+            raise NasError(f"recipe node {_quote(name)} has {len(inputs)} inputs; at most {MAX_INPUTS} are supported")
         if name == "x" or _state_index(name, "prev") is not None:
-            raise NasError(f"recipe node name {name!r} is reserved for an input of the cell")
+            raise NasError(f"recipe node name {_quote(name)} is reserved for an input of the cell")
         nodes.append(NlpNode(name, op, tuple(inputs)))
     cell = NlpCell(tuple(sorted(nodes, key=lambda n: n.name)))
     _check_graph(cell)
@@ -142,16 +172,17 @@ def _check_graph(cell: NlpCell) -> None:
     names = {node.name for node in cell.nodes}
     states = sorted(i for i in (_state_index(n, "new") for n in names) if i is not None)
     if states != list(range(len(states))) or not states:
-        raise NasError(f"recipe must define h_new_0 .. h_new_{{K-1}} without gaps; it defines {['h_new_%d' % i for i in states]}")
+        defined = ", ".join(f"h_new_{i}" for i in states[:8]) + (", ..." if len(states) > 8 else "")
+        raise NasError(f"recipe must define h_new_0 .. h_new_{{K-1}} without gaps; it defines [{defined}]")
     for node in cell.nodes:
         for source in node.inputs:
             prev = _state_index(source, "prev")
             if source == "x" or source in names:
                 continue
             if prev is None:
-                raise NasError(f"recipe node {node.name!r} reads unknown input {source!r}")
+                raise NasError(f"recipe node {_quote(node.name)} reads unknown input {_quote(source)}")
             if prev >= len(states):
-                raise NasError(f"recipe node {node.name!r} reads {source!r} but the cell has only {len(states)} hidden state(s)")
+                raise NasError(f"recipe node {_quote(node.name)} reads {source!r} but the cell has only {len(states)} hidden state(s)")
     _topological_order(cell)
 
 
@@ -163,7 +194,9 @@ def _topological_order(cell: NlpCell) -> list[NlpNode]:
     while pending:
         ready = sorted(name for name, deps in pending.items() if not deps)
         if not ready:
-            raise NasError(f"recipe has a cycle through {', '.join(sorted(pending))}")
+            names = sorted(pending)
+            shown = ", ".join(_quote(n).strip("'") for n in names[:8]) + (", ..." if len(names) > 8 else "")
+            raise NasError(f"recipe has a cycle through {shown}")
         for name in ready:
             order.append(by_name[name])
             del pending[name]
@@ -174,88 +207,294 @@ def _topological_order(cell: NlpCell) -> list[NlpNode]:
 
 # -- canonical form ---------------------------------------------------------------------------
 
+#: the most refinements :func:`canonical_form` spends on one cell (real cells need a few; the
+#: automorphism pruning keeps even very symmetric cells to a few hundred)
+MAX_REFINEMENTS = 5_000
 
-def canonical_form(cell: NlpCell) -> str:
-    """The recipe with intermediate nodes renamed canonically, as a JSON string.
 
-    New hidden states keep their names (up to a renumbering of states ``1..K-1``, which is
-    tried exhaustively), inputs of commutative ops are sorted, and the remaining nodes are
-    named ``n0, n1, ...`` in an order fixed by colour refinement and, where that leaves ties,
-    the smallest result over every way of breaking them.
+class _Graph:
+    """A cell as a vertex-labelled graph for canonical labelling.
+
+    Vertices: the cell inputs ``x``, ``h_prev_0 .. h_prev_{K-1}`` (all of them, read or not) and
+    the nodes. Labels: ``x``, ``h_prev_0`` and ``h_new_0`` are fixed by name, every node carries
+    its op, new states ``1..K-1`` are marked as such; each ``h_new_k`` is paired with its
+    ``h_prev_k`` (renumbering a state renames both). Edges: a node's inputs, ordered unless
+    the op is commutative.
     """
-    k = cell.num_states
-    best: str | None = None
-    for perm in permutations(range(1, k)):
-        renumber = {0: 0, **{i + 1: p for i, p in enumerate(perm)}}
-        form = _canonical_fixed_states(_renumber_states(cell, renumber))
-        if best is None or form < best:
-            best = form
-    assert best is not None
-    return best
 
+    def __init__(self, cell: NlpCell):
+        k = cell.num_states
+        self.names: list[str] = ["x", *(f"h_prev_{i}" for i in range(k)), *(node.name for node in cell.nodes)]
+        index = {name: i for i, name in enumerate(self.names)}
+        self.ops: list[str | None] = [None] * (k + 1) + [node.op for node in cell.nodes]
+        self.commutative = [op in COMMUTATIVE_OPS for op in self.ops]
+        self.inputs: list[tuple[int, ...]] = [()] * (k + 1) + [tuple(index[i] for i in node.inputs) for node in cell.nodes]
+        self.partner = [-1] * len(self.names)
+        self.state: list[int | None] = [None] * len(self.names)  # k of h_new_k
+        for v, name in enumerate(self.names):
+            new = _state_index(name, "new") if self.ops[v] is not None else None
+            if new is not None:
+                self.state[v] = new
+                self.partner[v], self.partner[new + 1] = new + 1, v
+        self.consumers: list[list[tuple[int, int]]] = [[] for _ in self.names]
+        for v, ins in enumerate(self.inputs):
+            for position, u in enumerate(ins):
+                self.consumers[u].append((v, -1 if self.commutative[v] else position))
+        labels = [self._label(v) for v in range(len(self.names))]
+        self.initial = _ranks(labels)
+        self.twin_key = [self._twin_key(v) for v in range(len(self.names))]
+        self.refinements = 0
 
-def _renumber_states(cell: NlpCell, renumber: dict[int, int]) -> NlpCell:
-    def rename(name: str) -> str:
-        match = _STATE.match(name)
-        return f"h_{match.group(1)}_{renumber[int(match.group(2))]}" if match else name
+    def _label(self, v: int) -> tuple[str, ...]:
+        name, op = self.names[v], self.ops[v]
+        if op is None:  # a cell input: x and h_prev_0 by name, the other previous states alike
+            return ("input", name if name in ("x", "h_prev_0") else "h_prev")
+        return ("node", op, "h_new_0" if self.state[v] == 0 else "h_new" if self.state[v] is not None else "")
 
-    return NlpCell(tuple(NlpNode(rename(n.name), n.op, tuple(map(rename, n.inputs))) for n in cell.nodes))
+    def _ins(self, v: int, of: Sequence[int]) -> tuple[int, ...]:
+        values = tuple(of[u] for u in self.inputs[v])
+        return tuple(sorted(values)) if self.commutative[v] else values
 
+    def _twin_key(self, v: int) -> object:
+        """Equal for candidate twins: vertices with the same neighbours (a state with its partner).
 
-def _digest(*parts: object) -> str:
-    return hashlib.md5(repr(parts).encode("utf-8")).hexdigest()
+        Exchanging two twins (and their partners) is usually an automorphism of the cell;
+        :meth:`exchangeable` checks it.
+        """
+        node = v if self.ops[v] is not None else self.partner[v]
+        if node < 0 or self.state[node] == 0:
+            return ("fixed", v)
+        prev = self.partner[node]
+        own = {node: -2, prev: -2} if prev >= 0 else {node: -2}  # the state's own pair, named alike
+        of = [own.get(u, u) for u in range(len(self.names))]
+        key = (self._ins(node, of), tuple(sorted(self.consumers[node])))
+        if prev >= 0:
+            key += (tuple(sorted((own.get(c, c), p) for c, p in self.consumers[prev])),)
+        return (self.ops[v] is None, key)
 
+    def exchangeable(self, v: int, w: int) -> bool:
+        """Whether exchanging ``v`` and ``w`` (and their partners) is an automorphism of the cell."""
+        mapping = list(range(len(self.names)))
+        mapping[v], mapping[w] = w, v
+        if self.partner[v] >= 0 and self.partner[w] >= 0:
+            mapping[self.partner[v]], mapping[self.partner[w]] = self.partner[w], self.partner[v]
+        return self.is_automorphism(mapping)
 
-def _canonical_fixed_states(cell: NlpCell) -> str:
-    nodes = {node.name: node for node in cell.nodes}
-    consumers: dict[str, list[tuple[str, int]]] = {name: [] for name in nodes}
-    for node in cell.nodes:
-        for position, source in enumerate(node.inputs):
-            if source in nodes:
-                consumers[source].append((node.name, position))
-    fixed = {name for name in nodes if _state_index(name, "new") is not None}
-    colours = {name: _digest(node.op, name if name in fixed else "") for name, node in nodes.items()}
-
-    def colour_of(name: str, current: dict[str, str]) -> str:
-        return current.get(name, name)  # cell inputs (x, h_prev_k) are coloured by their name
-
-    def refine(current: dict[str, str]) -> dict[str, str]:
+    def refine(self, colours: list[int]) -> list[int]:
+        """The coarsest equitable refinement of ``colours`` (ranks; the order of old classes is kept)."""
+        self.refinements += 1
+        if self.refinements > MAX_REFINEMENTS:
+            raise NasError(
+                f"NAS-Bench-NLP cell too symmetric to canonicalise within {MAX_REFINEMENTS} refinements "
+                f"({len(self.names)} vertices); real cells need a few"
+            )
+        count = len(set(colours))
         while True:
-            updated = {}
-            for name, node in nodes.items():
-                ins = [colour_of(i, current) for i in node.inputs]
-                if node.op in COMMUTATIVE_OPS:
-                    ins.sort()
-                outs = sorted(
-                    (current[c], -1 if nodes[c].op in COMMUTATIVE_OPS else p) for c, p in consumers[name]
+            sizes: dict[int, int] = {}
+            for c in colours:
+                sizes[c] = sizes.get(c, 0) + 1
+            signatures = [
+                (
+                    colours[v],
+                    self._ins(v, colours),
+                    tuple(sorted((colours[c], p) for c, p in self.consumers[v])),
+                    colours[self.partner[v]] if self.partner[v] >= 0 else -1,
                 )
-                updated[name] = _digest(current[name], ins, outs)
-            if len(set(updated.values())) == len(set(current.values())):
-                return current
-            current = updated
+                if sizes[colours[v]] > 1
+                else (colours[v],)  # a class of one cannot split: its neighbours need not be looked at
+                for v in range(len(colours))
+            ]
+            refined = _ranks(signatures)
+            new_count = max(refined) + 1
+            if new_count == count:
+                return refined
+            colours, count = refined, new_count
 
-    def serialise(current: dict[str, str]) -> str:
-        anonymous = sorted((n for n in nodes if n not in fixed), key=lambda n: current[n])
-        rename = {n: f"n{i}" for i, n in enumerate(anonymous)}
+    def certificate(self, colours: list[int]) -> str:
+        """The recipe renamed by the discrete colouring ``colours``, as compact JSON."""
+        order = sorted(range(len(colours)), key=colours.__getitem__)
+        rename: dict[int, str] = {}
+        anonymous = [v for v in order if self.ops[v] is not None and self.state[v] is None]
+        rename.update((v, f"n{i}") for i, v in enumerate(anonymous))
+        states = [v for v in order if self.state[v] is not None and self.state[v] != 0]
+        for i, v in enumerate(states, start=1):
+            rename[v], rename[self.partner[v]] = f"h_new_{i}", f"h_prev_{i}"
         entries = []
-        for name, node in nodes.items():
-            ins = [rename.get(i, i) for i in node.inputs]
-            if node.op in COMMUTATIVE_OPS:
+        for v, name in enumerate(self.names):
+            if self.ops[v] is None:
+                continue
+            ins = [rename.get(u, self.names[u]) for u in self.inputs[v]]
+            if self.commutative[v]:
                 ins.sort()
-            entries.append([rename.get(name, name), node.op, ins])
+            entries.append([rename.get(v, name), self.ops[v], ins])
         return json.dumps(sorted(entries), separators=(",", ":"))
 
-    def search(current: dict[str, str]) -> str:
-        current = refine(current)
-        classes: dict[str, list[str]] = {}
-        for name in nodes:
-            classes.setdefault(current[name], []).append(name)
-        ties = [members for colour, members in sorted(classes.items()) if len(members) > 1]
-        if not ties:
-            return serialise(current)
-        return min(search({**current, name: _digest(current[name], "individualised")}) for name in ties[0])
+    def is_automorphism(self, mapping: Sequence[int]) -> bool:
+        for v in range(len(mapping)):
+            w = mapping[v]
+            if self.initial[v] != self.initial[w] or (self.partner[v] >= 0) != (self.partner[w] >= 0):
+                return False
+            if self.partner[v] >= 0 and mapping[self.partner[v]] != self.partner[w]:
+                return False
+            if self._ins(v, mapping) != self._ins(w, range(len(mapping))):
+                return False
+        return True
 
-    return search(colours)
+
+def _ranks(values: Sequence[object]) -> list[int]:
+    """Each value's rank among the distinct values (equal values, equal ranks)."""
+    rank = {value: i for i, value in enumerate(sorted(set(values)))}  # type: ignore[type-var]
+    return [rank[value] for value in values]
+
+
+def _individualise(colours: list[int], chosen: Sequence[int]) -> list[int]:
+    """``chosen`` (members of one colour class) given new colours before the rest of their class, in order."""
+    position = {v: i for i, v in enumerate(chosen)}
+    last = len(chosen)
+    return _ranks([(c, position.get(v, last)) for v, c in enumerate(colours)])
+
+
+class _Search:
+    """Individualisation-refinement with automorphism pruning: the smallest certificate of any leaf.
+
+    A leaf is a discrete colouring reached by repeatedly individualising a vertex of the first
+    non-singleton class and refining. Every leaf's certificate names an isomorphic recipe, and
+    the smallest over all leaves is the same for isomorphic cells. Branches known to be images
+    of explored ones under an automorphism fixing the path are skipped: exchangeable twins
+    (individualised all at once), automorphisms found as two leaves with equal certificates
+    (which map one path onto the other) and automorphisms guessed from two sibling colourings
+    and verified. Symmetric cells so cost polynomial time instead of factorial time.
+    """
+
+    def __init__(self, graph: _Graph):
+        self.graph = graph
+        self.best: str | None = None
+        self.leaves: dict[str, tuple[list[int], list[int]]] = {}  # certificate -> (path, leaf colouring)
+        self.automorphisms: list[list[int]] = []
+
+    def run(self) -> str:
+        self.visit(self.graph.refine(self.graph.initial), [])
+        assert self.best is not None
+        return self.best
+
+    def visit(self, colours: list[int], path: list[int]) -> int | None:
+        """Explore below ``path`` (``colours`` refined); returns the level to return to when a branch proved redundant."""
+        graph = self.graph
+        classes: dict[int, list[int]] = {}
+        for v, c in enumerate(colours):
+            classes.setdefault(c, []).append(v)
+        target = next((members for _, members in sorted(classes.items()) if len(members) > 1), None)
+        if target is None:
+            return self.leaf(colours, path)
+        groups: dict[object, list[int]] = {}
+        for v in target:
+            members = groups.setdefault(graph.twin_key[v], [])
+            if not members or graph.exchangeable(members[0], v):
+                members.append(v)
+            else:
+                groups[("alone", v)] = [v]
+        if len(groups) == 1:  # all exchangeable: every order of individualising them is equivalent
+            return self.visit(graph.refine(_individualise(colours, target)), path + target)
+        orbits = _Orbits(len(colours))
+        used = 0
+        explored: list[tuple[int, list[int]]] = []
+        for candidates in groups.values():
+            v = candidates[0]  # its twins give images of the same subtree
+            for mapping in self.automorphisms[used:]:
+                if all(mapping[u] == u for u in path):
+                    orbits.join(mapping)
+            used = len(self.automorphisms)
+            if any(orbits.same(v, u) for u, _ in explored):
+                continue
+            child = graph.refine(_individualise(colours, [v]))
+            if any(self.guess(first, child, path, u, v) for u, first in explored[:1]):
+                continue
+            explored.append((v, child))
+            back = self.visit(child, path + [v])
+            if back is not None and back < len(path):
+                return back
+        return None
+
+    def guess(self, first: list[int], other: list[int], path: list[int], v: int, w: int) -> bool:
+        """Whether an automorphism fixing ``path`` maps the colouring ``first`` (``v`` chosen) onto ``other`` (``w``).
+
+        The guess maps vertices of equal colour onto each other: alike when both colourings put
+        them in the same class, else the few left over. It is kept only if it is an automorphism.
+        """
+        mine: dict[int, list[int]] = {}
+        theirs: dict[int, list[int]] = {}
+        for u, c in enumerate(first):
+            mine.setdefault(c, []).append(u)
+        for u, c in enumerate(other):
+            theirs.setdefault(c, []).append(u)
+        if sorted((c, len(m)) for c, m in mine.items()) != sorted((c, len(m)) for c, m in theirs.items()):
+            return False
+        mapping = list(range(len(first)))
+        for c, members in mine.items():
+            images = theirs[c]
+            if len(members) == 1:
+                mapping[members[0]] = images[0]
+                continue
+            common = set(members) & set(images)
+            left, right = [u for u in members if u not in common], [u for u in images if u not in common]
+            if len(left) > 1:
+                return False
+            if left:
+                mapping[left[0]] = right[0]
+        if mapping[v] != w or any(mapping[u] != u for u in path) or not self.graph.is_automorphism(mapping):
+            return False
+        self.automorphisms.append(mapping)
+        return True
+
+    def leaf(self, colours: list[int], path: list[int]) -> int | None:
+        certificate = self.graph.certificate(colours)
+        if self.best is None or certificate < self.best:
+            self.best = certificate
+        seen = self.leaves.get(certificate)
+        if seen is None:
+            self.leaves[certificate] = (path, colours)
+            return None
+        seen_path, seen_colours = seen
+        by_colour = {c: v for v, c in enumerate(colours)}
+        mapping = [by_colour[seen_colours[v]] for v in range(len(colours))]
+        level = next((i for i, (a, b) in enumerate(zip(seen_path, path)) if a != b), min(len(path), len(seen_path)))
+        if not self.graph.is_automorphism(mapping) or any(mapping[v] != v for v in path[:level]):
+            return None
+        self.automorphisms.append(mapping)
+        return level  # the branch at ``level`` is the image of an explored one
+
+
+class _Orbits:
+    """Union-find of vertices joined by automorphisms."""
+
+    def __init__(self, size: int):
+        self.parent = list(range(size))
+
+    def find(self, u: int) -> int:
+        while self.parent[u] != u:
+            self.parent[u] = self.parent[self.parent[u]]
+            u = self.parent[u]
+        return u
+
+    def join(self, mapping: Sequence[int]) -> None:
+        for u, w in enumerate(mapping):
+            self.parent[self.find(u)] = self.find(w)
+
+    def same(self, u: int, w: int) -> bool:
+        return self.find(u) == self.find(w)
+
+
+def canonical_form(cell: NlpCell) -> str:
+    """The recipe with intermediate nodes and states ``1..K-1`` renamed canonically, as JSON.
+
+    ``x``, ``h_prev_0`` and ``h_new_0`` keep their names; the other nodes become ``n0, n1, ...``
+    and the other states ``h_new_k``/``h_prev_k`` are renumbered (both together), inputs of
+    commutative ops sorted: the smallest such renaming over a search by colour refinement and
+    individualisation (:class:`_Search`), in polynomial time for the symmetric cells that made
+    an exhaustive search factorial. Two cells get the same form exactly when they are equal up
+    to these renamings.
+    """
+    return _Search(_Graph(cell)).run()
 
 
 # -- the space ----------------------------------------------------------------------------------
@@ -275,10 +514,16 @@ class NlpSpace(SearchSpace):
         """The cell of a recipe written as JSON."""
         if not isinstance(text, str):
             raise NasError(f"NAS-Bench-NLP architecture must be a JSON string, got {type(text).__name__}")
+        if len(text) > MAX_RECIPE_CHARS:
+            raise NasError(
+                f"NAS-Bench-NLP recipe of {len(text)} characters starting {_quote(text)}; at most {MAX_RECIPE_CHARS} are supported"
+            )
         try:
             recipe = json.loads(text)
         except ValueError as exc:
             raise NasError(f"malformed NAS-Bench-NLP recipe (not JSON: {exc})") from None
+        except RecursionError:
+            raise NasError(f"malformed NAS-Bench-NLP recipe (JSON nested too deeply): {_quote(text)}") from None
         return make_cell(recipe)
 
     def format(self, arch: Architecture) -> str:
@@ -353,7 +598,7 @@ def _same_arity_ops(node: NlpNode) -> list[str]:
 
 def _as_cell(arch: Architecture) -> NlpCell:
     if not isinstance(arch, NlpCell):
-        raise NasError(f"not a NAS-Bench-NLP architecture: {arch!r}")
+        raise NasError(f"not a NAS-Bench-NLP architecture: {_quote(arch) if isinstance(arch, str) else type(arch).__name__}")
     return arch
 
 
@@ -363,16 +608,16 @@ def read_logs(path: str | Path) -> list[dict]:
         with zipfile.ZipFile(path) as archive:
             names = sorted(n for n in archive.namelist() if n.endswith(".json"))
             return [json.loads(archive.read(name)) for name in names]
-    except (OSError, zipfile.BadZipFile, ValueError) as exc:
-        raise NasError(f"cannot read NAS-Bench-NLP logs {str(path)!r}: {exc}") from None
+    except (OSError, zipfile.BadZipFile, ValueError, RecursionError) as exc:
+        raise NasError(f"cannot read NAS-Bench-NLP logs {str(path)!r}: {type(exc).__name__}: {str(exc)[:120]}") from None
 
 
 def log_cell(log: dict) -> NlpCell:
     """The cell of one training log (its ``recepie`` field)."""
     try:
         return make_cell(json.loads(log["recepie"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise NasError(f"training log without a readable 'recepie': {exc}") from None
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
+        raise NasError(f"training log without a readable 'recepie': {type(exc).__name__}: {str(exc)[:120]}") from None
 
 
 @lru_cache(maxsize=4)

@@ -165,3 +165,55 @@ def test_bad_arguments() -> None:
         load_batch("cifar10", "normal", size=0)
     with pytest.raises(NasError, match="unknown dataset"):
         load_batch("mnist", "normal")
+
+
+def _cifar10_layout(root: Path, images: np.ndarray, labels: list[int]) -> Path:
+    """A CIFAR-10 folder in the official layout (every training file the same images and labels)."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(folder / name, "wb") as handle:
+            pickle.dump({b"data": images, b"labels": labels}, handle, protocol=2)
+    return root
+
+
+def test_batch_identity_covers_the_labels(tmp_path: Path) -> None:
+    images = np.random.default_rng(1).integers(0, 256, size=(30, 3072), dtype=np.uint8)
+    labels = [i % 10 for i in range(30)]
+    first = load_batch("cifar10", size=16, seed=2, data_dir=_cifar10_layout(tmp_path / "a", images, labels))
+    relabelled = load_batch("cifar10", size=16, seed=2, data_dir=_cifar10_layout(tmp_path / "b", images, [(v + 1) % 10 for v in labels]))
+    # exact: the same file bytes and seed give the same inputs; only the labels differ
+    assert torch.equal(first.inputs, relabelled.inputs) and not torch.equal(first.targets, relabelled.targets)
+    assert first.identity != relabelled.identity  # the score store keys scores by the identity
+    again = load_batch("cifar10", size=16, seed=2, data_dir=_cifar10_layout(tmp_path / "c", images, labels))
+    assert again.identity == first.identity
+
+
+def test_labels_out_of_range_are_a_data_error(tmp_path: Path) -> None:
+    images = np.zeros((4, 3072), dtype=np.uint8)
+    for bad in (99, -1, 10):
+        root = _cifar10_layout(tmp_path / str(bad), images, [0, 1, bad, 2])
+        with pytest.raises(NasError, match=f"label {bad} of example 2 is outside the dataset's classes 0..9") as info:
+            load_batch("cifar10", size=2, data_dir=root)
+        assert "data_batch_1" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_imagenet16_labels_outside_imagenet_are_a_data_error(tmp_path: Path) -> None:
+    folder = tmp_path / "ImageNet16"
+    folder.mkdir()
+    with open(folder / "val_data", "wb") as handle:
+        pickle.dump({"data": np.zeros((2, 768), dtype=np.uint8), "labels": [1, 1001]}, handle)
+    with pytest.raises(NasError, match="label 1001 of example 1 is outside the dataset's classes 1..1000"):
+        load_imagenet16(folder, "test")
+
+
+def test_sizes_and_seeds_are_bounded() -> None:
+    from nas.data import MAX_BATCH_SIZE
+
+    with pytest.raises(NasError, match=f"batch size {MAX_BATCH_SIZE + 1} exceeds the limit of {MAX_BATCH_SIZE} examples"):
+        load_batch("cifar10", "normal", size=MAX_BATCH_SIZE + 1)
+    with pytest.raises(NasError, match="seed must be an integer from 0 to 2\\*\\*63 - 1, got 9223372036854775808"):
+        load_batch("cifar10", "normal", size=2, seed=2**63)
+    assert len(load_batch("cifar10", "normal", size=2, seed=2**63 - 1)) == 2
+    with pytest.raises(NasError, match="got an integer of 200 bits"):
+        load_batch("cifar10", "normal", size=2, seed=2**199)
