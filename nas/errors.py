@@ -9,3 +9,16 @@ class NasError(Exception):
     The CLI prints ``nas: error: <message>`` and exits with status 2; library callers can
     catch it like any exception. Messages name the problem and, where useful, the fix.
     """
+
+
+def quoted(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters with the full length said: for messages about huge inputs.
+
+    >>> quoted("x" * 1000, 10)
+    "'xxxxxxxx... (1000 characters)"
+    """
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f"{len(value)} characters" if isinstance(value, (str, bytes)) else f"{len(text)} characters as text"
+    return f"{text[: limit - 1]}... ({size})"

@@ -24,6 +24,24 @@ subclasses of those that do not override ``forward``, classes registered with
 (a subclass does not inherit the declaration, since it may override ``forward``). A declared
 class must be a pure container: it may own sub-modules but no parameters of its own.
 
+**Hand-written collapsed forwards.** Concatenation breaks the generic transform but not the
+idea: with constant weights a concatenation of tensors whose channels are each identical is a
+sequence of *groups* of identical channels, and every layer can be written on one width-1
+tensor per group with its multiplicity. A convolution or linear layer sums over its input
+channels, so its one output channel is ``w * sum_g m_g * window_sum(x_g)``; batch norm with batch
+statistics, ReLU and pooling act per group; truncating to the first ``c`` channels keeps the
+groups (or parts of groups) that cover them; concatenation joins the lists. A model whose class
+defines a method ``collapsed_forward(inputs, weight) -> Tensor`` computing this way declares it
+is exact: with ``collapse="auto"`` the epsilon proxy calls it (under ``torch.no_grad()``, with
+``inputs`` already in the chosen precision) instead of running the full network, before trying
+:func:`collapse`. It must return the value every output feature of the model takes with every
+weight equal to ``weight``, every bias 0 and batch statistics: one value per example (any shape
+whose flattening has one entry per example); it may raise :class:`CollapseError` to fall back
+to the direct computation. :func:`constant_conv2d`, :func:`width1_batch_norm` and
+:func:`width1_pool` are the width-1 kernels to build it from. NAS-Bench-101's
+``Nb101Network.collapsed_forward`` (in :mod:`nas.spaces.nb101`) is the example;
+``tests/test_collapse_nb101.py`` proves it equal to the direct computation.
+
 One pass per constant: stacking both constants into one pass (the batch repeated, statistics
 kept per copy) is exact too but measured no faster, since the cost is per element, not per
 call, and per-copy statistics need strided reductions.
@@ -203,6 +221,49 @@ def _unfold(y: torch.Tensor) -> torch.Tensor:
     return y.permute(1, 0, 2, 3)
 
 
+# Shared width-1 kernels: the collapsed layers below use them, and so do hand-written collapsed
+# forwards (see "Hand-written collapsed forwards" in the module docstring).
+
+
+def constant_conv2d(
+    x: torch.Tensor,
+    value: float,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int] = (1, 1),
+    padding: Any = (0, 0),
+    dilation: tuple[int, int] = (1, 1),
+) -> torch.Tensor:
+    """Any output channel of a zero-padded ``Conv2d`` whose weights all equal ``value`` (no bias).
+
+    ``x`` has shape (N, 1, H, W): the layer's input summed over its channels (with a constant
+    kernel only that sum matters). Returns (N, 1, H', W').
+    """
+    if kernel_size == (1, 1) and padding in ((0, 0), "valid"):
+        return x[:, :, :: stride[0], :: stride[1]] * value  # a 1x1 convolution of one channel
+    folded = _fold(x)
+    rows = folded.shape[1]
+    kernel = x.new_full((rows, 1, *kernel_size), value)
+    return _unfold(F.conv2d(folded, kernel, None, stride, padding, dilation, groups=rows))
+
+
+def width1_batch_norm(x: torch.Tensor, scale: float, eps: float) -> torch.Tensor:
+    """Batch normalisation of one channel with batch statistics, scale ``scale`` and shift 0.
+
+    ``x`` holds one channel (shape (N, 1, ...)): the statistics are over the whole tensor,
+    whatever its memory layout; two reductions and two element-wise passes are ~2x faster than
+    the generic kernel.
+    """
+    mean = x.mean()
+    centred = x - mean
+    variance = torch.linalg.vector_norm(centred).square() / centred.numel()
+    return centred * (scale * torch.rsqrt(variance + eps))
+
+
+def width1_pool(pool: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A 2-d pooling layer applied to the width-1 activations ``x`` (N, 1, H, W), on the folded view."""
+    return _unfold(pool(_fold(x)))
+
+
 def _fan_in_scale(real: int, seen: int, layer: str) -> float:
     """How many of the real inputs each seen input stands for."""
     if seen <= 0 or real % seen:
@@ -231,14 +292,12 @@ class _CollapsedConv2d(nn.Module):
             # The data's channels (or another input that is not collapsed): with a constant
             # kernel only their sum matters, ~10x cheaper than a c-to-1 convolution on CPU.
             x = x.sum(dim=1, keepdim=True)
-        if self.kernel_size == (1, 1) and padding in ((0, 0), "valid"):
-            return x[:, :, :: self.stride[0], :: self.stride[1]] * value  # a 1x1 convolution of one channel
-        folded = _fold(x)
-        if self.padding_mode != "zeros":
-            folded, padding = F.pad(folded, self._pad, mode=self.padding_mode), 0
+        if self.padding_mode == "zeros" or (self.kernel_size == (1, 1) and padding in ((0, 0), "valid")):
+            return constant_conv2d(x, value, self.kernel_size, self.stride, padding, self.dilation)
+        folded = F.pad(_fold(x), self._pad, mode=self.padding_mode)
         rows = folded.shape[1]
         kernel = x.new_full((rows, 1, *self.kernel_size), value)
-        return _unfold(F.conv2d(folded, kernel, None, self.stride, padding, self.dilation, groups=rows))
+        return _unfold(F.conv2d(folded, kernel, None, self.stride, 0, self.dilation, groups=rows))
 
 
 class _CollapsedLinear(nn.Module):
@@ -268,12 +327,7 @@ class _CollapsedBatchNorm(nn.Module):
         if width > 1:
             gamma = x.new_full((width,), self.scale)
             return F.batch_norm(x, None, None, gamma, torch.zeros_like(gamma), True, 0.0, self.eps)
-        # One channel: the statistics are over the whole tensor, whatever its memory layout;
-        # two reductions and two element-wise passes are ~2x faster than the generic kernel.
-        mean = x.mean()
-        centred = x - mean
-        variance = torch.linalg.vector_norm(centred).square() / centred.numel()
-        return centred * (self.scale * torch.rsqrt(variance + self.eps))
+        return width1_batch_norm(x, self.scale, self.eps)
 
 
 class _FoldedPool(nn.Module):
@@ -286,4 +340,4 @@ class _FoldedPool(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != 1:
             return self.pool(x)
-        return _unfold(self.pool(_fold(x)))
+        return width1_pool(self.pool, x)

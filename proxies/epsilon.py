@@ -79,7 +79,7 @@ class Epsilon(Proxy):
     name = "epsilon"
     higher_is_better = True
     batch_size = 256  # the paper's batch
-    version = "2"
+    version = "3"  # 3: a decoder tied to its embedding keeps the random embedding
     invariance = "function"
     needs = frozenset({"data"})
     defaults = {"weights": None, "precision": "float32", "collapse": "auto"}
@@ -122,7 +122,16 @@ class Epsilon(Proxy):
         model = model.to(dtype)
         inputs = batch.inputs.to(dtype) if batch.inputs.is_floating_point() else batch.inputs
         outputs = None
-        if self.settings["collapse"] == "auto" and can_collapse(model):
+        # A model's own exact width-collapsed forward first (the extension point described in
+        # nas.proxies.collapse), then the generic transform, then the full network.
+        collapsed_forward = getattr(model, "collapsed_forward", None)
+        if self.settings["collapse"] == "auto" and callable(collapsed_forward):
+            try:
+                with torch.no_grad():
+                    outputs = [_first_tensor(collapsed_forward(inputs, w)).detach().flatten().clone() for w in weights]
+            except CollapseError:
+                outputs = None
+        if outputs is None and self.settings["collapse"] == "auto" and can_collapse(model):
             try:
                 outputs = collapsed_outputs(model, inputs, weights)
             except CollapseError:
@@ -132,12 +141,24 @@ class Epsilon(Proxy):
         return epsilon_from_outputs(outputs, weights, self.settings["precision"])
 
 
+#: positions normalised and summed at once by :func:`epsilon_from_outputs` (bounds its memory)
+_CHUNK = 1 << 22
+
+
 def set_constant_weights(model: nn.Module, weight: float, seed: int = 0) -> None:
-    """Set every parameter of ``model`` to ``weight``, biases to 0, embeddings to seeded normals."""
+    """Set every parameter of ``model`` to ``weight``, biases to 0, embeddings to seeded normals.
+
+    A parameter shared by several modules is set once, by the first that owns it: a decoder tied
+    to its embedding (NAS-Bench-NLP's language models) keeps the embedding's random values.
+    """
     generator = torch.Generator().manual_seed(seed)
+    done: set[int] = set()
     with torch.no_grad():
         for module in model.modules():
             for name, param in module.named_parameters(recurse=False):
+                if id(param) in done:
+                    continue
+                done.add(id(param))
                 if isinstance(module, nn.Embedding):
                     noise = torch.randn(param.shape, generator=generator, dtype=torch.float64)
                     param.copy_(noise.to(param.dtype))
@@ -195,19 +216,24 @@ def epsilon_from_outputs(outputs: Sequence[torch.Tensor], weights: Sequence[floa
     NaN reasons: the output is constant at both constants (no signal reaches the output, e.g.
     every input-output path passes a ``none`` op); the output is non-finite or constant at one
     constant (overflow or underflow in ``precision``); no position is non-zero in both vectors.
+
+    The outputs stay in their own precision; each is min-max normalised and summed in float64
+    in chunks of :data:`_CHUNK` positions, so a language model's 90 million logits need no
+    float64 copies of the whole vectors (the sums' order, and so their last bits, follow the chunks).
     """
     if len(outputs) != 2 or len(weights) != 2:
         raise ValueError("epsilon needs exactly two outputs and two weights")
-    vectors = [out.detach().to(torch.float64).flatten().cpu() for out in outputs]
+    vectors = [out.detach().flatten().cpu() for out in outputs]
     if vectors[0].numel() != vectors[1].numel() or vectors[0].numel() == 0:
         raise ValueError("epsilon needs two non-empty outputs of the same size")
-    for vector, weight in zip(vectors, weights):
-        if not bool(torch.isfinite(vector).all()):
+    bounds = [tuple(float(b) for b in torch.aminmax(vector)) for vector in vectors]  # NaN and inf show in the bounds
+    for (low, high), weight in zip(bounds, weights):
+        if not (math.isfinite(low) and math.isfinite(high)):
             return ProxyResult.nan(
                 f"non-finite output at w={weight:g} (overflow or invalid values in {precision}; "
                 "try precision float64 or smaller weights)"
             )
-    constant = [bool(vector.max() == vector.min()) for vector in vectors]
+    constant = [low == high for low, high in bounds]
     if all(constant):
         return ProxyResult.nan(
             "constant output at both weights: no signal reaches the output "
@@ -220,12 +246,21 @@ def epsilon_from_outputs(outputs: Sequence[torch.Tensor], weights: Sequence[floa
                 f"{what} at w={weight:g} (the signal underflowed in {precision}; "
                 "try precision float64 or larger weights)"
             )
-    normalised = []
-    for vector in vectors:
-        scaled = (vector - vector.min()) / (vector.max() - vector.min())
-        normalised.append(torch.where(scaled == 0, torch.full_like(scaled, math.nan), scaled))
-    delta = torch.nanmean((normalised[0] - normalised[1]).abs()).item()
-    mu = torch.nanmean(torch.cat(normalised)).item()
-    if math.isnan(delta):
+    # exact zeros of a normalised vector (its minimum) are missing values: they add nothing to
+    # the sums, so only the counts and the pairs need masks
+    sum_abs = sum_values = 0.0
+    count_both = count_values = 0
+    for start in range(0, vectors[0].numel(), _CHUNK):
+        first, second = (
+            (vector[start : start + _CHUNK].to(torch.float64) - low) / (high - low)
+            for vector, (low, high) in zip(vectors, bounds)
+        )
+        first_known, second_known = first != 0, second != 0
+        both = first_known & second_known
+        sum_abs += float(torch.where(both, (first - second).abs_(), 0.0).sum())
+        count_both += int(both.sum())
+        sum_values += float(first.sum()) + float(second.sum())
+        count_values += int(first_known.sum()) + int(second_known.sum())
+    if count_both == 0:
         return ProxyResult.nan("no output position is non-zero in both normalised outputs")
-    return ProxyResult(delta / mu)
+    return ProxyResult((sum_abs / count_both) / (sum_values / count_values))

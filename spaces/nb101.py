@@ -51,7 +51,8 @@ import torch
 import torch.nn as nn
 
 from nas.datasets import DatasetSpec
-from nas.errors import NasError
+from nas.errors import NasError, quoted
+from nas.proxies.collapse import CollapseError, constant_conv2d, width1_batch_norm, width1_pool
 from nas.spaces import register_space
 from nas.spaces.base import Architecture, SearchSpace
 
@@ -228,8 +229,12 @@ class Nb101Space(SearchSpace):
             raise NasError(f"NAS-Bench-101 architecture must be a string, got {type(text).__name__}")
         match = self._PATTERN.match(text.strip())
         if not match:
-            raise NasError(f"malformed NAS-Bench-101 architecture {text!r}: expected a tuple of 56 integers like '(0, 1, ..., 1)'")
-        values = [int(item) for item in match.group(1).split(",")]
+            raise NasError(f"malformed NAS-Bench-101 architecture {quoted(text)}: expected a tuple of 56 integers like '(0, 1, ..., 1)'")
+        items = [item.strip() for item in match.group(1).split(",")]
+        large = next((item for item in items if len(item) > 3), None)
+        if large is not None:  # bits are 0/1 and op codes < 10; int() of thousands of digits is refused anyway
+            raise NasError(f"malformed NAS-Bench-101 architecture: the integer {quoted(large, 20)} is not a bit or an op code")
+        values = [int(item) for item in items]
         n = NUM_VERTICES
         if len(values) != n * n + n:
             raise NasError(f"malformed NAS-Bench-101 architecture: {len(values)} integers, expected {n * n + n}")
@@ -341,6 +346,11 @@ def _as_cell(arch: Architecture) -> Nb101Cell:
     return arch
 
 
+#: An activation of the width-collapsed NB-101 network: its channels, in order, as groups of
+#: identical channels, each a width-1 tensor (N, 1, H, W) and the number of channels it stands for.
+Groups = list[tuple[torch.Tensor, int]]
+
+
 class ConvBnRelu(nn.Sequential):
     """Convolution (no bias, 'same' padding), batch norm with the official settings, ReLU."""
 
@@ -399,6 +409,33 @@ class Nb101CellModule(nn.Module):
             result = result + self.projections[str(out)](x)
         return result
 
+    def collapsed_groups(self, x: Groups, weight: float) -> Groups:
+        """:meth:`forward` with every weight ``weight`` on groups of identical channels (see :data:`Groups`).
+
+        The same steps in the same order: truncation keeps the groups covering the first
+        channels, sums add group by group, the output concatenates the feeding vertices' groups.
+        Every interior vertex's output is one group (its op is a convolution, or a max-pool of
+        a sum of one-group tensors); only the output can have several.
+        """
+        n = len(self.matrix)
+        out = n - 1
+        values: list[Groups] = [x]
+        for t in range(1, out):
+            summands = [_truncate(values[s], self.channels[t]) for s in range(1, t) if self.matrix[s][t]]
+            if self.matrix[0][t]:
+                summands.append(_collapsed_conv_bn_relu(self.projections[str(t)], x, weight))
+            total = summands[0]
+            for extra in summands[1:]:
+                total = _add(total, extra)
+            values.append(_collapsed_vertex_op(self.vertex_ops[t - 1], total, weight))
+        feeding = [values[t] for t in range(1, out) if self.matrix[t][out]]
+        if not feeding:
+            return _collapsed_conv_bn_relu(self.projections[str(out)], x, weight)
+        result = [group for groups in feeding for group in groups]
+        if self.matrix[0][out]:
+            result = _add(result, _collapsed_conv_bn_relu(self.projections[str(out)], x, weight))
+        return result
+
 
 class Nb101Network(nn.Module):
     """The NAS-Bench-101 network: stem, 3 stacks of 3 cells with 2x2 max-pool downsampling
@@ -421,3 +458,106 @@ class Nb101Network(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x).mean(dim=(2, 3)))
+
+    def collapsed_forward(self, inputs: torch.Tensor, weight: float) -> torch.Tensor:
+        """The network's output with every weight ``weight``, width-collapsed: one value per example.
+
+        Every weight (convolutions, batch-norm scales, the dense layer) equal to ``weight``, every
+        bias 0, batch norm with batch statistics, as the epsilon proxy sets them (the module's
+        own parameters are not read): then all ``num_classes`` outputs of an example are equal,
+        and this returns that value, shape (N,), computed on width-1 tensors. A cell concatenates
+        its vertices' outputs, so the generic :func:`nas.proxies.collapse.collapse` refuses it;
+        here each activation is a list of groups of identical channels (:data:`Groups`), which
+        is exact up to the order of floating-point sums. The dtype is that of ``inputs``. The
+        epsilon proxy uses this with ``collapse=auto`` (the extension point is described in
+        :mod:`nas.proxies.collapse`).
+        """
+        if inputs.dim() != 4:
+            raise CollapseError(f"NAS-Bench-101 network expects (N, C, H, W) images, got shape {tuple(inputs.shape)}")
+        groups: Groups = [(inputs[:, c : c + 1], 1) for c in range(inputs.shape[1])]
+        for layer in self.features:
+            if isinstance(layer, ConvBnRelu):
+                groups = _collapsed_conv_bn_relu(layer, groups, weight)
+            elif isinstance(layer, nn.MaxPool2d):
+                groups = [(width1_pool(layer, x), m) for x, m in groups]
+            elif isinstance(layer, Nb101CellModule):
+                groups = layer.collapsed_groups(groups, weight)
+            else:
+                raise CollapseError(f"no collapsed form for layer {type(layer).__name__}")
+        # global average pooling per group; the dense layer sums its inputs like a convolution
+        if _width(groups) != self.classifier.in_features:
+            raise CollapseError(f"dense layer expects {self.classifier.in_features} features, got {_width(groups)}")
+        return _weighted_sum([(x.mean(dim=(1, 2, 3)), m) for x, m in groups]) * weight
+
+
+def _width(groups: Groups) -> int:
+    return sum(m for _, m in groups)
+
+
+def _weighted_sum(groups: Groups) -> torch.Tensor:
+    """The sum over all channels the groups stand for: ``sum_g m_g x_g``."""
+    total = None
+    for x, m in groups:
+        term = x if m == 1 else x * m
+        total = term if total is None else total + term
+    if total is None:
+        raise CollapseError("empty activation")
+    return total
+
+
+def _truncate(groups: Groups, channels: int) -> Groups:
+    """The first ``channels`` channels (``x[:, :channels]``)."""
+    if channels > _width(groups):
+        raise CollapseError(f"cannot truncate {_width(groups)} channels to {channels}")
+    kept: Groups = []
+    left = channels
+    for x, m in groups:
+        if left == 0:
+            break
+        kept.append((x, min(m, left)))
+        left -= min(m, left)
+    return kept
+
+
+def _add(a: Groups, b: Groups) -> Groups:
+    """Channel-wise ``a + b``: groups are split where either operand's groups change."""
+    if _width(a) != _width(b):
+        raise CollapseError(f"cannot add {_width(a)} channels to {_width(b)}")
+    result: Groups = []
+    i = j = 0
+    left_a, left_b = a[0][1], b[0][1]
+    while i < len(a):
+        take = min(left_a, left_b)
+        result.append((a[i][0] + b[j][0], take))
+        left_a, left_b = left_a - take, left_b - take
+        if left_a == 0:
+            i += 1
+            left_a = a[i][1] if i < len(a) else 0
+        if left_b == 0:
+            j += 1
+            left_b = b[j][1] if j < len(b) else 0
+    return result
+
+
+def _collapsed_conv_bn_relu(layer: ConvBnRelu, groups: Groups, weight: float) -> Groups:
+    """:class:`ConvBnRelu` with constant weights: one group of ``out_channels`` identical channels."""
+    conv, norm = layer[0], layer[1]
+    if not isinstance(conv, nn.Conv2d) or not isinstance(norm, nn.BatchNorm2d) or conv.groups != 1 or conv.padding_mode != "zeros":
+        raise CollapseError("unexpected ConvBnRelu layout")
+    if _width(groups) != conv.in_channels:
+        raise CollapseError(f"convolution expects {conv.in_channels} channels, got {_width(groups)}")
+    if len(groups) == 1:  # w * m * window_sum(x): one multiply
+        x, m = groups[0]
+        y = constant_conv2d(x, weight * m, conv.kernel_size, conv.stride, conv.padding, conv.dilation)
+    else:
+        y = constant_conv2d(_weighted_sum(groups), weight, conv.kernel_size, conv.stride, conv.padding, conv.dilation)
+    y = width1_batch_norm(y, weight if norm.affine else 1.0, norm.eps)
+    return [(torch.relu(y), conv.out_channels)]
+
+
+def _collapsed_vertex_op(op: nn.Module, groups: Groups, weight: float) -> Groups:
+    if isinstance(op, ConvBnRelu):
+        return _collapsed_conv_bn_relu(op, groups, weight)
+    if isinstance(op, nn.MaxPool2d):
+        return [(width1_pool(op, x), m) for x, m in groups]
+    raise CollapseError(f"no collapsed form for vertex op {type(op).__name__}")

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from nas.datasets import DatasetSpec
-from nas.errors import NasError
+from nas.errors import NasError, quoted
 from nas.spaces import register_space
 from nas.spaces.base import SearchSpace
 
@@ -59,31 +59,31 @@ def parse_arch(text: str) -> NB201Arch:
     groups = stripped.split("+")
     if len(groups) != NUM_NODES - 1:
         raise NasError(
-            f"NB201 architecture {text!r} has {len(groups)} node(s) separated by '+', "
+            f"NB201 architecture {quoted(text)} has {len(groups)} node(s) separated by '+', "
             f"needs {NUM_NODES - 1}: {_FORMAT_HINT}"
         )
     ops: list[str] = []
     for node, group in enumerate(groups, start=1):
         if len(group) < 2 or not (group.startswith("|") and group.endswith("|")):
-            raise NasError(f"node {node} of NB201 architecture {text!r} is {group!r}, not '|...|': {_FORMAT_HINT}")
+            raise NasError(f"node {node} of NB201 architecture {quoted(text)} is {quoted(group)}, not '|...|': {_FORMAT_HINT}")
         edges = group[1:-1].split("|")
         if len(edges) != node:
             raise NasError(
-                f"node {node} of NB201 architecture {text!r} has {len(edges)} edge(s), needs {node} "
+                f"node {node} of NB201 architecture {quoted(text)} has {len(edges)} edge(s), needs {node} "
                 f"(one from each of nodes 0..{node - 1}): {_FORMAT_HINT}"
             )
         for src, edge in enumerate(edges):
             op, sep, index = edge.partition("~")
             if not sep:
-                raise NasError(f"edge {edge!r} of node {node} in NB201 architecture {text!r} is not 'op~input'")
+                raise NasError(f"edge {quoted(edge)} of node {node} in NB201 architecture {quoted(text)} is not 'op~input'")
             if op not in OPERATIONS:
                 raise NasError(
-                    f"unknown operation {op!r} on edge {node}<-{src} of NB201 architecture {text!r}; "
+                    f"unknown operation {quoted(op)} on edge {node}<-{src} of NB201 architecture {quoted(text)}; "
                     f"known: {', '.join(OPERATIONS)}"
                 )
             if index != str(src):
                 raise NasError(
-                    f"edge {edge!r} of node {node} in NB201 architecture {text!r} reads from {index!r}, "
+                    f"edge {quoted(edge)} of node {node} in NB201 architecture {quoted(text)} reads from {quoted(index)}, "
                     f"must read from node {src} (edges of node {node} list inputs 0..{node - 1} in order)"
                 )
             ops.append(op)

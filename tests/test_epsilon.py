@@ -115,3 +115,21 @@ def test_space_default_weights_are_used(batch: Batch) -> None:
     # exact: default and explicit run the same code on the same network, batch and weights
     # (the defaults are these very floats) in one process, so the result is the same bits
     assert default.value == explicit.value != other.value
+
+
+def test_a_decoder_tied_to_its_embedding_keeps_the_random_embedding() -> None:
+    import torch
+
+    from nas.proxies.epsilon import set_constant_weights
+    from nas.spaces import create_space
+
+    space = create_space("nlp")
+    cell = space.parse('{"h_new_0":{"input":["l"],"op":"activation_tanh"},"l":{"input":["x","h_prev_0"],"op":"linear"}}')
+    model = space.build(cell, space.dataset_spec("ptb"))
+    assert model.decoder.weight is model.embedding.weight
+    set_constant_weights(model, 0.5, seed=1)
+    embedding = model.embedding.weight
+    assert embedding.std() > 0.5  # seeded standard normals, not the constant (a later owner must not overwrite it)
+    assert torch.all(model.decoder.bias == 0)
+    recurrent = [p for n, p in model.named_parameters() if n.startswith("layers.") and not n.endswith("bias")]
+    assert recurrent and all(torch.all(p == 0.5) for p in recurrent)

@@ -91,7 +91,8 @@ def test_a_resnet18_gets_every_general_proxy_and_is_left_unchanged() -> None:
     assert scores["flops"].value > 3e7  # conv/linear multiply-adds of one 32x32 image
     assert scores["synflow"].value > 0 and scores["snip"].value > 0 and scores["grad_norm"].value > 0
     after = model.state_dict()
-    assert all(torch.equal(before[name], after[name]) for name in before)  # parameters and BN statistics
+    # exact: the caller's parameters and BN statistics must be untouched, not recomputed
+    assert all(torch.equal(before[name], after[name]) for name in before)
     assert not model.training  # the caller's mode too
 
 
@@ -142,4 +143,5 @@ def test_a_torchvision_resnet18_when_torchvision_works() -> None:
     before = _state(model)
     scores = nas.score_model(model, _loader(8), ["synflow", "snip", "params"])
     assert scores["params"].value == 11_181_642 and math.isfinite(scores["snip"].value)
+    # exact: the caller's model must be untouched, not recomputed
     assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())
