@@ -16,7 +16,7 @@ from nas.registry import Registry
 _BUILTIN: dict[str, tuple[str, str]] = {
     "nb201": ("nas.benchmarks.nb201", "Trained metrics of the 15,625 NAS-Bench-201 architectures (see the module docstring)."),
     "nb101": ("nas.benchmarks.nb101", "Validation accuracy, parameters and published zero-cost scores of 500 NAS-Bench-101 cells."),
-    "nlp": ("nas.benchmarks.nlp", "Final losses, perplexities, sizes and training times of the NAS-Bench-NLP logs."),
+    "nlp": ("nas.benchmarks.nlp", "Final losses, perplexities, sizes and training times of the NAS-Bench-NLP logs, per dataset."),
 }
 
 TABLES: Registry[BenchmarkTable] = Registry("benchmark table", _BUILTIN, entry_point_group="nas.benchmarks")
