@@ -26,8 +26,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/nas search configs/quickstart.yaml --resume
 
+# One pytest worker per core (pytest-xdist), each test file on one worker: most tests wait on
+# subprocesses or run one torch thread, so two workers halve the wall time on 2 cores.
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 # The documentation site (mkdocs.yml, pages in docs/site/) with warnings as errors, into site/.
 # The docs extra is installed once into .venv (its own stamp, redone when pyproject.toml changes).

@@ -25,6 +25,9 @@ one example, which orders architectures as the benchmark's FLOPs do); and
 :func:`aznas_aggregate` is the population-level combination (the analogue of
 :func:`nas.comparing.vote`, with ``log(rank / N)`` summed instead of fractional ranks averaged,
 and missing scores ranked worst instead of skipped). ``AZNAS_MEMBERS`` names the four proxies.
+Each proxy runs its own forward pass (``az_expressivity`` and ``az_progressivity`` repeat the
+same one, without gradients), so the three cost about four forward passes instead of the
+authors' one forward and backward pass; the values are those of the shared pass.
 
 Published Spearman correlations on NAS-Bench-201 (all 15,625 architectures): 0.913 on CIFAR-10 by
 the authors; 0.892 / 0.880 / 0.859 on CIFAR-10 / CIFAR-100 / ImageNet16-120 as re-run in the

@@ -163,11 +163,11 @@ def test_collapsed_equals_direct_float64(table: Nb101Table, images: torch.Tensor
 
 
 @pytest.mark.slow
-def test_collapsed_equals_direct_at_the_paper_batch(table: Nb101Table) -> None:
-    inputs = load_batch("cifar10", size=256, seed=0).inputs
+def test_collapsed_equals_direct_on_a_larger_batch(table: Nb101Table) -> None:
+    inputs = load_batch("cifar10", size=64, seed=0).inputs  # the paper's 256 measured in the README; 64 keeps the suite short
     gap, result = _assert_same(_network(table, CELL_256), inputs, "float32")
     assert not result.is_nan
-    print(f"batch 256: outputs within {gap:.1e} of their scale, epsilon {result}")
+    print(f"batch 64: outputs within {gap:.1e} of their scale, epsilon {result}")
 
 
 def test_epsilon_auto_uses_the_collapsed_forward(table: Nb101Table, batch: Batch, monkeypatch: pytest.MonkeyPatch) -> None:

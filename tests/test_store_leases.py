@@ -56,12 +56,12 @@ def _concurrent(samples: list[int], cache: Path) -> list[dict[str, object]]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("samples", [[70, 50], [70, 60, 50, 40]], ids=["two", "four"])
+@pytest.mark.parametrize("samples", [[40, 30], [40, 35, 30, 25]], ids=["two", "four"])
 def test_concurrent_processes_compute_each_distinct_score_once(samples, tmp_path):
     cache = tmp_path / "cache"
     outcomes = _concurrent(samples, cache)
     distinct = max(outcome["distinct"] for outcome in outcomes)
-    assert distinct == 70  # params is keyed on the exact string: the largest sample holds every other
+    assert distinct == 40  # params is keyed on the exact string: the largest sample holds every other
     assert sum(outcome["computed"] for outcome in outcomes) == distinct, outcomes
     for outcome in outcomes:
         assert outcome["from_store"] + outcome["computed"] == outcome["distinct"]
