@@ -51,7 +51,7 @@ from nas import bootstrap
 from nas.benchmarks import open_table
 from nas.bootstrap import Interval
 from nas.errors import NasError
-from nas.metrics import ProxyMetrics, evaluate
+from nas.metrics import ProxyMetrics, evaluate, oriented_scores
 from nas.proxies import PROXIES, Proxy, create_proxy
 from nas.scoring import batch_size_of, score_architectures
 from nas.spaces import Architecture, SearchSpace, create_space
@@ -154,19 +154,10 @@ def vote(scores: Mapping[str, np.ndarray], directions: Mapping[str, bool]) -> np
     the proxies that scored the architecture (NaN scores are skipped), NaN where none did.
     Higher is better. Without NaNs it orders architectures exactly as the mean rank does.
     """
-    if not scores:
-        raise NasError("a vote needs at least one proxy")
-    missing = sorted(set(scores) - set(directions))
-    if missing:
-        raise NasError(f"no direction (higher_is_better) given for proxy {missing[0]!r}")
-    arrays = {name: np.asarray(values, dtype=np.float64) for name, values in scores.items()}
-    shapes = {values.shape for values in arrays.values()}
-    if len(shapes) != 1 or len(next(iter(shapes))) != 1:
-        raise NasError(f"vote needs 1-D score arrays of equal length, got shapes {sorted(shapes)}")
-    total = np.zeros(next(iter(shapes)))
+    oriented_arrays = oriented_scores(scores, directions, "a vote")
+    total = np.zeros(len(next(iter(oriented_arrays.values()))))
     counts = np.zeros_like(total)
-    for name, values in arrays.items():
-        oriented = values if directions[name] else -values
+    for oriented in oriented_arrays.values():
         finite = np.isfinite(oriented)
         if not finite.any():
             continue

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -199,3 +199,24 @@ def _membership(values: np.ndarray, k: int) -> np.ndarray:
 def _expected_overlap(x: np.ndarray, k_x: int, y: np.ndarray, k_y: int) -> float:
     """Expected size of (top ``k_x`` by ``x``) ∩ (top ``k_y`` by ``y``) under random tie-breaking."""
     return float(np.sum(_membership(x, k_x) * _membership(y, k_y)))
+
+
+def oriented_scores(
+    scores: Mapping[str, ArrayLike], directions: Mapping[str, bool], what: str
+) -> dict[str, np.ndarray]:
+    """Each proxy's scores as a float64 array with higher better (lower-is-better ones negated).
+
+    The arrays must be 1-D and of equal length; ``what`` names the combination in the
+    :class:`NasError` otherwise (e.g. ``"vote"``), and when ``scores`` is empty or a proxy has
+    no direction.
+    """
+    if not scores:
+        raise NasError(f"{what} needs at least one proxy")
+    missing = sorted(set(scores) - set(directions))
+    if missing:
+        raise NasError(f"no direction (higher_is_better) given for proxy {missing[0]!r}")
+    arrays = {name: np.asarray(values, dtype=np.float64) for name, values in scores.items()}
+    shapes = {values.shape for values in arrays.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 1:
+        raise NasError(f"{what} needs 1-D score arrays of equal length, got shapes {sorted(shapes)}")
+    return {name: values if directions[name] else -values for name, values in arrays.items()}

@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from scipy import stats
 
 from nas.errors import NasError
+from nas.metrics import oriented_scores
 from nas.initialisation import position_seed
 from nas.proxies import register_proxy
 from nas.proxies._util import ForwardHooks, checked, inputs_for
@@ -445,22 +446,13 @@ def aznas_aggregate(scores: Mapping[str, Sequence[float] | np.ndarray], directio
     missing scores tying with each other. This differs from :func:`nas.comparing.vote`, which
     averages fractional ranks and skips missing scores. The result is finite wherever N > 0.
     """
-    if not scores:
-        raise NasError("the AZ-NAS aggregate needs at least one proxy")
     directions = dict(directions) if directions is not None else {name: True for name in scores}
-    missing = sorted(set(scores) - set(directions))
-    if missing:
-        raise NasError(f"no direction (higher_is_better) given for proxy {missing[0]!r}")
-    arrays = {name: np.asarray(values, dtype=np.float64) for name, values in scores.items()}
-    shapes = {values.shape for values in arrays.values()}
-    if len(shapes) != 1 or len(next(iter(shapes))) != 1:
-        raise NasError(f"the AZ-NAS aggregate needs 1-D score arrays of equal length, got shapes {sorted(shapes)}")
-    n = next(iter(shapes))[0]
+    oriented_arrays = oriented_scores(scores, directions, "the AZ-NAS aggregate")
+    n = len(next(iter(oriented_arrays.values())))
     total = np.zeros(n)
     if n == 0:
         return total
-    for name, values in arrays.items():
-        oriented = values if directions[name] else -values
+    for oriented in oriented_arrays.values():
         oriented = np.where(np.isfinite(oriented), oriented, -np.inf)
         total += np.log(stats.rankdata(oriented) / n)
     return total
