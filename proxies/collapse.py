@@ -40,7 +40,17 @@ whose flattening has one entry per example); it may raise :class:`CollapseError`
 to the direct computation. :func:`constant_conv2d`, :func:`width1_batch_norm` and
 :func:`width1_pool` are the width-1 kernels to build it from. NAS-Bench-101's
 ``Nb101Network.collapsed_forward`` (in :mod:`nas.spaces.nb101`) is the example;
-``tests/test_collapse_nb101.py`` proves it equal to the direct computation.
+``tests/test_collapse_nb101.py`` proves it equal to the direct computation. Before each call the
+epsilon proxy sets the model's parameters as for the direct computation (constants, zero biases,
+seeded random embeddings), so a collapsed forward may read the parameters that are not constant.
+
+**Rank-one outputs.** A layer whose weight is *not* constant, fed by identical features, gives
+each example an output proportional to one fixed vector: a language model's decoder tied to its
+random embedding turns the identical hidden units ``s_n`` of position ``n`` into the logits
+``s_n * r_v`` with ``r_v`` the sum of word ``v``'s embedding. A collapsed forward may then return
+a :class:`RankOneOutput` (the factors ``s`` and ``r``) instead of the ``N x V`` logits; epsilon is
+computed from the factors exactly, without forming the product (NAS-Bench-NLP's
+``NlpLanguageModel.collapsed_forward``, proved equal in ``tests/test_collapse_nlp.py``).
 
 One pass per constant: stacking both constants into one pass (the batch repeated, statistics
 kept per copy) is exact too but measured no faster, since the cost is per element, not per
@@ -88,6 +98,30 @@ M = TypeVar("M", bound=type[nn.Module])
 
 class CollapseError(NasError):
     """A model cannot be evaluated width-collapsed (raised at run time by a collapsed layer)."""
+
+
+@dataclass(frozen=True)
+class RankOneOutput:
+    """A model output given by two factors: its flattened value is ``outer(rows, cols).flatten()``.
+
+    ``rows`` has one entry per example position (e.g. each token of each sequence) and ``cols``
+    one per output feature (e.g. each word of the vocabulary); both are 1-D tensors.
+    """
+
+    rows: torch.Tensor
+    cols: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.rows.dim() != 1 or self.cols.dim() != 1:
+            raise ValueError("RankOneOutput needs 1-D rows and cols")
+
+    def numel(self) -> int:
+        """The number of entries of the output it stands for."""
+        return self.rows.numel() * self.cols.numel()
+
+    def dense(self) -> torch.Tensor:
+        """The flattened output itself (``rows x cols`` entries; for tests and small outputs)."""
+        return torch.outer(self.rows, self.cols).flatten()
 
 
 def register_collapsible(cls: M) -> M:

@@ -64,6 +64,7 @@ import torch.nn as nn
 from nas.datasets import DatasetSpec
 from nas.errors import NasError
 from nas.paths import data_file
+from nas.proxies.collapse import CollapseError, RankOneOutput
 from nas.spaces import register_space
 from nas.spaces.base import Architecture, SearchSpace
 
@@ -684,6 +685,36 @@ class RecurrentCell(nn.Module):
             values[node.name] = value
         return tuple(values[f"h_new_{k}"] for k in range(self.num_states))
 
+    def collapsed_step(
+        self, x_total: torch.Tensor, x_value: torch.Tensor | None, states: Sequence[torch.Tensor], weight: float
+    ) -> tuple[torch.Tensor, ...]:
+        """One step with every weight ``weight`` and zero biases, on width-collapsed values.
+
+        Every hidden state and node output then has identical units, so each is one value per
+        example, shape (B,). ``x_total`` is the sum of the input's features; ``x_value`` the value
+        of each of them when they are identical too (every layer but the first), else ``None``:
+        then an op other than ``linear`` reading the input raises :class:`CollapseError`.
+        """
+        values: dict[str, torch.Tensor] = {f"h_prev_{k}": state for k, state in enumerate(states)}
+        for node in self.steps:
+            if node.op == "linear":
+                total = sum(x_total if i == "x" else values[i] * self.hidden_size for i in node.inputs)
+                value = weight * total  # type: ignore[operator]
+            else:
+                if "x" in node.inputs and x_value is None:
+                    raise CollapseError(f"node {node.name!r} applies {node.op!r} to the raw input")
+                ins = [x_value if i == "x" else values[i] for i in node.inputs]
+                if node.op == "blend":
+                    value = ins[0] * ins[1] + (1 - ins[0]) * ins[2]  # type: ignore[operator]
+                elif node.op == "elementwise_prod":
+                    value = ins[0] * ins[1]  # type: ignore[operator]
+                elif node.op == "elementwise_sum":
+                    value = ins[0] + ins[1]  # type: ignore[operator]
+                else:
+                    value = _ACTIVATIONS[node.op](ins[0])
+            values[node.name] = value
+        return tuple(values[f"h_new_{k}"] for k in range(self.num_states))
+
 
 def _ancestors(cell: NlpCell, targets: Iterable[str]) -> set[str]:
     by_name = {node.name: node for node in cell.nodes}
@@ -718,6 +749,22 @@ class RecurrentLayer(nn.Module):
             outputs.append(states[0])
         return torch.stack(outputs, dim=1)
 
+    def collapsed(self, totals: torch.Tensor, values: torch.Tensor | None, weight: float) -> torch.Tensor:
+        """The layer with every weight ``weight`` on width-collapsed inputs: ``(B, T) -> (B, T)``.
+
+        ``totals`` holds each step's sum of input features, ``values`` each step's value of every
+        feature when they are identical (``None`` for the first layer's embeddings); the result is
+        the value of every hidden unit (see :meth:`RecurrentCell.collapsed_step`).
+        """
+        batch = totals.shape[0]
+        states = tuple(totals.new_zeros(batch) for _ in range(self.cell.num_states))
+        outputs = []
+        for t in range(totals.shape[1]):
+            value = None if values is None else values[:, t]
+            states = self.cell.collapsed_step(totals[:, t], value, states, weight)
+            outputs.append(states[0])
+        return torch.stack(outputs, dim=1)
+
 
 class NlpLanguageModel(nn.Module):
     """Embedding, 3 recurrent layers of the cell and a decoder tied to the embedding.
@@ -740,3 +787,28 @@ class NlpLanguageModel(nn.Module):
         for layer in self.layers:
             hidden = layer(hidden)
         return self.decoder(hidden)
+
+    def collapsed_forward(self, tokens: torch.Tensor, weight: float) -> RankOneOutput:
+        """The logits with every recurrent weight ``weight``, as factors: ``logits[n, v] = s_n r_v``.
+
+        With constant weights and zero biases every linear node gives all its units the same
+        value, ``weight`` times the sum of its inputs, and the element-wise ops keep them equal, so
+        each recurrent state is one value per token (the width-collapse of
+        :mod:`nas.proxies.collapse`; only the first layer sees the embeddings' distinct features,
+        and only through ``linear`` nodes, which read their sum). The tied decoder then maps a
+        token whose hidden units all equal ``s_n`` to ``s_n`` times the row sums ``r`` of the
+        embedding: a :class:`RankOneOutput`, which the epsilon proxy scores without forming the
+        ``(B * T) x V`` logits. The embedding and the decoder's bias are read from the module (the
+        epsilon proxy has set them: seeded random embedding, zero bias); a non-zero bias or a
+        non-token input raises :class:`CollapseError`. Exact up to the order of floating-point sums.
+        """
+        if tokens.dim() != 2 or tokens.is_floating_point():
+            raise CollapseError(f"the language model expects (batch, seq) token ids, got {tuple(tokens.shape)} {tokens.dtype}")
+        if self.decoder.bias is not None and bool(self.decoder.bias.ne(0).any()):
+            raise CollapseError("the decoder's bias is not zero: its logits are not rank one")
+        embedded = self.embedding(tokens)
+        totals, values = embedded.sum(dim=-1), None
+        for layer in self.layers:
+            values = layer.collapsed(totals, values, weight)
+            totals = values * layer.cell.hidden_size
+        return RankOneOutput(values.flatten(), self.decoder.weight.sum(dim=1))  # type: ignore[union-attr]
