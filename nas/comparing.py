@@ -5,13 +5,21 @@ store (so a re-run only computes what is missing), looks up their trained accura
 space's benchmark table and computes the metrics of :mod:`nas.metrics` for each proxy.
 :mod:`nas.reports.compare` writes the result as tables and plots.
 
-**Columns.** A comparison's columns are proxy names plus, optionally, vote columns:
+**Columns.** A comparison's columns are proxy names plus, optionally, rank combinations of
+several proxies (:mod:`nas.ensembles`), whose members are scored even when they are not columns
+themselves:
 
-* ``vote``: the average rank (:func:`vote`) of every other plain proxy requested, e.g.
-  ``epsilon,synflow,snip,vote``;
-* ``vote(a+b+c)``: the average rank of the named proxies, which are scored even when they are
-  not columns themselves, e.g. ``epsilon,vote(synflow+jacob_cov+snip)`` (Abdelfattah et al.'s
-  trio).
+* ``vote``: the average rank (:func:`~nas.ensembles.vote`) of every other plain proxy requested,
+  e.g. ``epsilon,synflow,snip,vote``; ``vote(a+b+c)``: that of the named proxies, e.g.
+  ``epsilon,vote(synflow+jacob_cov+snip)`` (Abdelfattah et al.'s trio);
+* ``ensemble(a+b+c)``: the rank ensemble (:func:`~nas.ensembles.rank_ensemble`, AZ-NAS's sum of
+  ``log(rank / N)`` where an architecture keeps the ranks of the members that scored it);
+  ``ensemble`` alone combines every other plain proxy requested;
+* ``aznas``: the AZ-NAS aggregate of its four proxies (:func:`~nas.ensembles.aznas`, missing
+  scores ranked worst, as the authors).
+
+A combination ranks the compared architectures, so its value for one architecture depends on
+the set compared.
 
 **Batches.** Each proxy is scored on one batch of the dataset's training split (or synthetic
 input, see :func:`nas.data.load_batch`), by default of the size its paper used
@@ -40,18 +48,18 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy import stats
 
 from nas import bootstrap
 from nas.benchmarks import open_table
 from nas.bootstrap import Interval
+from nas.ensembles import combine, is_combination, parse_combination
+from nas.ensembles import vote as vote  # re-exported: ``nas.comparing.vote`` predates nas.ensembles
 from nas.errors import NasError
-from nas.metrics import ProxyMetrics, evaluate, oriented_scores
+from nas.metrics import ProxyMetrics, evaluate
 from nas.proxies import PROXIES, Proxy, create_proxy
 from nas.scoring import batch_size_of, score_architectures
 from nas.spaces import Architecture, SearchSpace, create_space
@@ -65,27 +73,31 @@ BASELINES: tuple[str, ...] = ("params", "flops")
 #: the sets of architectures every column is measured on (see the module docstring)
 SETS: tuple[str, ...] = ("own", "common", "nan_worst")
 
-_VOTE = re.compile(r"vote(?:\((?P<members>[^()]*)\))?")
-
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a comparison: a proxy, or a vote over several (``members``)."""
+    """One column of a comparison: a proxy, or a rank combination of several (``members``)."""
 
     name: str
     members: tuple[str, ...] = ()
 
     @property
-    def is_vote(self) -> bool:
-        """Whether this column is a vote over other proxies."""
+    def is_combination(self) -> bool:
+        """Whether this column combines other proxies (a vote, a rank ensemble or AZ-NAS)."""
         return bool(self.members)
+
+    @property
+    def kind(self) -> str:
+        """``"proxy"``, or the combination (a key of :data:`nas.ensembles.KINDS`) that starts the name."""
+        return self.name.partition("(")[0] if self.members else "proxy"
 
 
 def parse_columns(text: str) -> list[Column]:
-    """The columns of a ``--proxies`` list such as ``"epsilon,synflow,vote"``.
+    """The columns of a ``--proxies`` list such as ``"epsilon,synflow,vote,ensemble(meco+flops)"``.
 
-    Proxy names are checked against the registry; ``vote`` without members votes over every
-    other plain proxy of the list (at least two).
+    Proxy names are checked against the registry; combinations are read by
+    :func:`nas.ensembles.parse_combination`, ``vote`` and ``ensemble`` without members combining
+    every other plain proxy of the list (at least two).
     """
     items = [item.strip() for item in text.split(",") if item.strip()]
     if not items:
@@ -93,24 +105,13 @@ def parse_columns(text: str) -> list[Column]:
     duplicates = sorted({item for item in items if items.count(item) > 1})
     if duplicates:
         raise NasError(f"proxy {duplicates[0]!r} is listed twice")
-    plain = [item for item in items if not _VOTE.fullmatch(item)]
+    plain = [item for item in items if not is_combination(item)]
     for name in plain:
         PROXIES.get(name)
     columns = []
     for item in items:
-        match = _VOTE.fullmatch(item)
-        if match is None:
-            columns.append(Column(item))
-            continue
-        if match["members"] is None:
-            members = tuple(plain)
-        else:
-            members = tuple(m.strip() for m in match["members"].split("+") if m.strip())
-            for name in members:
-                PROXIES.get(name)
-        if len(members) < 2 or len(set(members)) != len(members):
-            raise NasError(f"{item!r} needs at least two different proxies to vote, e.g. vote(synflow+snip)")
-        columns.append(Column(item, members))
+        combination = parse_combination(item, plain)
+        columns.append(Column(item) if combination is None else Column(item, combination[1]))
     return columns
 
 
@@ -143,28 +144,6 @@ def parse_batch_sizes(items: Sequence[str]) -> tuple[int | None, dict[str, int]]
         else:
             overall = value
     return overall, per_proxy
-
-
-def vote(scores: Mapping[str, np.ndarray], directions: Mapping[str, bool]) -> np.ndarray:
-    """Combine several proxies' scores of one set of architectures by their average rank.
-
-    Each proxy's finite scores are oriented by ``directions`` (``higher_is_better``), ranked
-    (average ranks for ties) and divided by the number of finite scores, giving a fractional
-    rank in (0, 1], 1 for the proxy's best architecture. The vote is the mean fractional rank over
-    the proxies that scored the architecture (NaN scores are skipped), NaN where none did.
-    Higher is better. Without NaNs it orders architectures exactly as the mean rank does.
-    """
-    oriented_arrays = oriented_scores(scores, directions, "a vote")
-    total = np.zeros(len(next(iter(oriented_arrays.values()))))
-    counts = np.zeros_like(total)
-    for oriented in oriented_arrays.values():
-        finite = np.isfinite(oriented)
-        if not finite.any():
-            continue
-        total[finite] += stats.rankdata(oriented[finite]) / np.count_nonzero(finite)
-        counts[finite] += 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
 
 
 @dataclass(frozen=True)
@@ -248,9 +227,9 @@ class ComparisonData:
     scores: dict[str, np.ndarray]
     #: direction per column
     higher_is_better: dict[str, bool]
-    #: mean stored computation time per scored architecture (votes: sum over members)
+    #: mean stored computation time per scored architecture (combinations: sum over members)
     seconds_per_arch: dict[str, float]
-    #: batch size per proxy (vote columns: none)
+    #: batch size per proxy (combination columns: none)
     batch_sizes: dict[str, int]
     #: parameter count of each architecture
     params: np.ndarray
@@ -343,7 +322,7 @@ def compare_proxies(config: CompareConfig) -> ComparisonData:
     finally:
         store.close()
 
-    directions = {c.name: True if c.is_vote else proxies[c.name].higher_is_better for c in columns}
+    directions = {c.name: True if c.is_combination else proxies[c.name].higher_is_better for c in columns}
     # intervals and differences for the reported (first) seed only; the others give the spread
     evaluated = [
         agreements(_column_scores(columns, raw, proxies), target, directions, resamples, config.bootstrap_seed)
@@ -361,7 +340,7 @@ def compare_proxies(config: CompareConfig) -> ComparisonData:
     raw, seconds, batch_sizes, inputs = runs[0]
     scores = _column_scores(columns, raw, proxies)
     per_arch = {
-        c.name: float(sum(seconds[m] for m in c.members)) if c.is_vote else seconds[c.name] for c in columns
+        c.name: float(sum(seconds[m] for m in c.members)) if c.is_combination else seconds[c.name] for c in columns
     }
     known = np.isfinite(accuracies)
     return ComparisonData(
@@ -453,10 +432,10 @@ def _nan_worst(values: np.ndarray, higher_is_better: bool) -> np.ndarray:
 def _column_scores(
     columns: Sequence[Column], raw: Mapping[str, np.ndarray], proxies: Mapping[str, Proxy]
 ) -> dict[str, np.ndarray]:
-    """Each column's scores: a proxy's raw scores, or the vote over its members."""
+    """Each column's scores: a proxy's raw scores, or the combination of its members' over the compared set."""
     return {
-        c.name: vote({m: raw[m] for m in c.members}, {m: proxies[m].higher_is_better for m in c.members})
-        if c.is_vote
+        c.name: combine(c.kind, {m: raw[m] for m in c.members}, {m: proxies[m].higher_is_better for m in c.members})
+        if c.is_combination
         else raw[c.name]
         for c in columns
     }

@@ -123,13 +123,20 @@ class SearchContext:
         return pool
 
     def rank_by_proxy(self, archs: Sequence[Architecture]) -> list[Architecture]:
-        """``archs`` sorted by proxy score, best first, NaN scores last; ties keep their order."""
+        """``archs`` sorted by proxy score, best first, NaN scores last; ties keep their order.
+
+        The scores of all ``archs`` are asked for in one call, so a proxy that ranks a set (a
+        :class:`CombinedProxyScores`) ranks exactly ``archs``.
+        """
         scores = self.proxy_scores(archs)
         order = sorted(range(len(archs)), key=lambda i: _descending(float(scores[i])))
         return [archs[i] for i in order]
 
     def best_by_proxy(self, archs: Sequence[Architecture]) -> Architecture:
-        """The architecture of ``archs`` with the best proxy score (the first one on ties)."""
+        """The architecture of ``archs`` with the best proxy score (the first one on ties).
+
+        As :meth:`rank_by_proxy`, one call scores all ``archs``: a combination is taken over them.
+        """
         if not archs:
             raise ValueError("no architectures to choose from")
         scores = self.proxy_scores(archs)
@@ -184,6 +191,29 @@ class CachedProxyScores:
             for key, value in zip(missing, fetched):
                 scores[key] = self._sign * float(value)
         return np.fromiter((scores[key] for key in keys), dtype=np.float64, count=len(keys))
+
+
+class CombinedProxyScores:
+    """A :data:`ProxyScores` callable combining several proxies' scores over the architectures of each call.
+
+    ``members`` maps each member proxy to its direction-normalised :data:`ProxyScores` (e.g. a
+    :class:`CachedProxyScores` each, so members are scored once per architecture); ``combine``
+    turns the members' scores of one set of architectures into one score per architecture, higher
+    is better (e.g. a rank combination of :mod:`nas.ensembles`). The combination is taken over
+    exactly the architectures of one call, so an architecture's score depends on the others of
+    the call: what :meth:`SearchContext.rank_by_proxy` and :meth:`SearchContext.best_by_proxy`
+    choose among (a warm-up pool, a tournament's contestants, a parent's neighbours).
+    """
+
+    def __init__(
+        self, members: Mapping[str, ProxyScores], combine: Callable[[Mapping[str, np.ndarray]], np.ndarray]
+    ):
+        self.members = dict(members)
+        self._combine = combine
+
+    def __call__(self, archs: Sequence[Architecture]) -> np.ndarray:
+        scores = {name: member(archs) for name, member in self.members.items()}
+        return np.asarray(self._combine(scores), dtype=np.float64)
 
 
 def _descending(score: float) -> tuple[bool, float]:

@@ -12,6 +12,12 @@ Proxy guidance, in the two forms of the literature:
 * ``move: parent``: the parent is the tournament member with the best proxy score instead of
   the best trained metric; ``move: neighbour``: the child is the proxy's best of all the
   parent's neighbours instead of a random one; ``move: none`` (default): plain evolution.
+
+A proxy that ranks a set (a rank combination such as ``ensemble(a+b+c)`` or ``aznas``, see
+:class:`~nas.search.base.CombinedProxyScores`) is computed over the architectures being chosen
+among: the whole pool for the warm-up, the tournament's contestants for ``move: parent``, the
+parent's neighbours for ``move: neighbour``. Each choice thus ranks its own candidates, as the
+single-proxy choice does, and the rest of the population or pool does not shift it.
 """
 
 from __future__ import annotations

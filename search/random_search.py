@@ -3,7 +3,9 @@
 Plain: train uniformly sampled architectures until the budget is used up. With warm-up
 (Abdelfattah et al., "Zero-Cost Proxies for Lightweight NAS", ICLR 2021): score a pool of
 ``pool`` random architectures with the proxy and train the pool's ``warmup_steps`` best first,
-in proxy order; after that, sample uniformly.
+in proxy order; after that, sample uniformly. A proxy that ranks a set (a rank combination such
+as ``ensemble(a+b+c)``, see :class:`~nas.search.base.CombinedProxyScores`) is computed over the
+whole pool.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Zero-cost selection: sample N architectures, train only the proxy's best one.
 
 The cheapest use of a proxy (e.g. Mellor et al., "Neural Architecture Search without
-Training", ICML 2021): one trained model, whatever the budget.
+Training", ICML 2021): one trained model, whatever the budget. A proxy that ranks a set (a rank
+combination such as ``ensemble(a+b+c)``) is computed over the N sampled architectures.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ class Comparison:
 
     @property
     def table(self) -> pd.DataFrame:
-        """One row per column (proxy or vote): coverage, Spearman/Kendall with 95% bounds on each set, paper columns, s/arch.
+        """One row per column (proxy or combination): coverage, Spearman/Kendall with 95% bounds on each set, paper columns, s/arch.
 
         The sets are ``own`` (what the proxy scored), ``common`` (what every column scored: the
         like-for-like comparison) and ``nan_worst`` (missing scores ranked last); column names
@@ -123,9 +123,14 @@ def compare(
 ) -> Comparison:
     """Score architectures with each proxy and compare the scores with trained accuracy.
 
-    ``proxies`` are columns: proxy names, ``"vote"`` (the average rank of the other proxies) or
-    ``"vote(a+b+c)"``, as a list or one comma-separated string; ``params`` and ``flops`` are
-    always added as baselines. Exactly one of ``sample=N`` (a seeded random sample) and
+    ``proxies`` are columns, as a list or one comma-separated string: proxy names and rank
+    combinations of several proxies (:mod:`nas.ensembles`), whose members are scored even when
+    they are not columns: ``"vote"`` (the average rank of the other proxies) or ``"vote(a+b+c)"``;
+    ``"ensemble(a+b+c)"``, AZ-NAS's sum of ``log(rank / N)`` where an architecture keeps the ranks
+    of the members that scored it (``"ensemble"``: of the other proxies); ``"aznas"``, the AZ-NAS
+    aggregate of its four proxies with the authors' rule (missing scores ranked worst). A
+    combination ranks the compared architectures, so its values depend on that set. ``params``
+    and ``flops`` are always added as baselines. Exactly one of ``sample=N`` (a seeded random sample) and
     ``all=True`` chooses the architectures (of the benchmark table, when it covers only part of
     the space: NAS-Bench-101's 500 cells, NAS-Bench-NLP's logs); ``dataset`` defaults to the
     space's first and ``metric`` to the table's default (``test_acc``; ``valid_acc`` for

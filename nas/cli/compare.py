@@ -107,7 +107,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--proxies",
         required=True,
         help="comma-separated proxies; 'vote' adds the average rank of the others, "
-        "'vote(a+b+c)' that of a, b and c (e.g. epsilon,synflow,snip,vote)",
+        "'vote(a+b+c)' that of a, b and c; 'ensemble(a+b+c)' their sum of log(rank/N), an "
+        "architecture keeping the ranks of the members that scored it ('ensemble': of the others); "
+        "'aznas' the AZ-NAS aggregate of its four proxies (missing scores ranked worst). Combinations "
+        "rank the compared architectures, so their values depend on that set "
+        "(e.g. epsilon,synflow,snip,vote,ensemble(meco+synflow+flops))",
     )
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--sample", type=int, metavar="N", help="compare N architectures drawn at random")

@@ -16,6 +16,12 @@ strategies to compare::
       - {name: evolution, strategy: evolution}
       - {name: evolution+warmup, strategy: evolution, settings: {warmup: true, pool: 300}}
 
+``proxy.name`` may also be a rank combination of several proxies (:mod:`nas.ensembles`):
+``ensemble(a+b+c)``, ``aznas`` or ``vote(a+b+c)``; its ``settings`` then map members to their
+settings (``{epsilon: {precision: float64}}``), every member is scored on the one batch, and the
+strategies rank by the combination computed over the architectures they choose among (see
+:class:`nas.search.base.CombinedProxyScores`).
+
 :func:`load_config` reads such a file (duplicate keys are an error) and :func:`parse_config`
 validates the same content given as plain data; either gives one :class:`~nas.errors.NasError`
 naming the file and the key path of the first problem, or an :class:`ExperimentConfig` with
@@ -43,6 +49,7 @@ from typing import Any, Callable, Mapping, Sequence
 import yaml
 
 from nas.benchmarks import TABLES, open_table
+from nas.ensembles import parse_combination
 from nas.errors import NasError
 from nas.proxies import PROXIES, create_proxy
 from nas.proxies.base import Proxy
@@ -84,16 +91,37 @@ class BatchConfig:
 
 @dataclass(frozen=True)
 class ProxyConfig:
-    """The proxy: registry name, settings (complete, defaults filled in), batch and initialisation seed."""
+    """The proxy: registry name, settings (complete, defaults filled in), batch and initialisation seed.
+
+    ``name`` may also be a rank combination of several proxies (:mod:`nas.ensembles`):
+    ``ensemble(a+b+c)``, ``aznas`` or ``vote(a+b+c)``. Then ``members`` names them and
+    ``settings`` maps each member to its settings (complete); every member is scored on the one
+    ``batch`` with the one ``seed``.
+    """
 
     name: str
     settings: dict[str, Any]
     batch: BatchConfig
     seed: int = 0
+    #: the proxies a combination ranks; empty for a single proxy
+    members: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """``"proxy"``, or the combination (a key of :data:`nas.ensembles.KINDS`) that starts the name."""
+        return self.name.partition("(")[0] if self.members else "proxy"
 
     def create(self) -> Proxy:
-        """A new instance of the proxy."""
+        """A new instance of the proxy (of a single proxy: a combination has :meth:`create_members`)."""
+        if self.members:
+            raise NasError(f"{self.name!r} combines several proxies: create them with create_members()")
         return create_proxy(self.name, **self.settings)
+
+    def create_members(self) -> dict[str, Proxy]:
+        """A new instance of every proxy scored, by name: the proxy itself, or each member of a combination."""
+        if not self.members:
+            return {self.name: self.create()}
+        return {name: create_proxy(name, **self.settings[name]) for name in self.members}
 
 
 @dataclass(frozen=True)
@@ -430,24 +458,21 @@ def _parse_proxy(item: Any, source: str, fail: Callable[[str, str], NasError]) -
     name = item.get("name")
     if not isinstance(name, str):
         raise fail("proxy.name", "missing (required)" if name is None else f"expected str, got {_quote(name)}")
-    if name not in PROXIES:
+    try:
+        combination = parse_combination(name)
+    except NasError as exc:
+        raise fail("proxy.name", _cut(str(exc))) from None
+    if combination is None and name not in PROXIES:
         raise fail("proxy.name", _unknown("proxy", name, PROXIES.names()))
     settings = item.get("settings") or {}
     if not isinstance(settings, Mapping):
         raise fail("proxy.settings", f"expected a mapping, got {_kind(settings)}")
-    defaults = PROXIES.get(name).defaults
-    for key, value in settings.items():
-        if key not in defaults:
-            raise fail("proxy.settings", f"unknown key {_quote(key)} for proxy {name!r}; known: {', '.join(sorted(defaults)) or 'none'}")
-        default = defaults[key]
-        if default is not None and not isinstance(default, (list, tuple)):
-            _check_type(value, type(default), f"{source}: proxy.settings.{key}")
-    try:
-        proxy = create_proxy(name, **settings)
-    except NasError as exc:
-        raise fail("proxy.settings", _cut(str(exc))) from None
-    except TypeError as exc:  # e.g. a setting of another type than its default None or list suggests
-        raise fail("proxy.settings", _cut(str(exc))) from None
+    if combination is None:
+        members: tuple[str, ...] = ()
+        complete = _proxy_settings(name, settings, "proxy.settings", source, fail)
+    else:
+        members = combination[1]
+        complete = _member_settings(name, members, settings, source, fail)
     batch = item.get("batch") or {}
     if not isinstance(batch, Mapping):
         raise fail("proxy.batch", f"expected a mapping, got {_kind(batch)}")
@@ -475,7 +500,42 @@ def _parse_proxy(item: Any, source: str, fail: Callable[[str, str], NasError]) -
     _check_seed(values.get("seed", 0), "proxy.batch.seed", fail)
     seed = _check_type(item.get("seed", 0), int, f"{source}: proxy.seed")
     _check_seed(seed, "proxy.seed", fail)
-    return ProxyConfig(name, dict(proxy.settings), BatchConfig(**values), seed)
+    return ProxyConfig(name, complete, BatchConfig(**values), seed, members)
+
+
+def _proxy_settings(
+    name: str, settings: Mapping[Any, Any], key: str, source: str, fail: Callable[[str, str], NasError]
+) -> dict[str, Any]:
+    """The settings of proxy ``name`` checked and completed with its defaults; errors name ``key``."""
+    defaults = PROXIES.get(name).defaults
+    for setting, value in settings.items():
+        if setting not in defaults:
+            raise fail(key, f"unknown key {_quote(setting)} for proxy {name!r}; known: {', '.join(sorted(defaults)) or 'none'}")
+        default = defaults[setting]
+        if default is not None and not isinstance(default, (list, tuple)):
+            _check_type(value, type(default), f"{source}: {key}.{setting}")
+    try:
+        proxy = create_proxy(name, **settings)
+    except NasError as exc:
+        raise fail(key, _cut(str(exc))) from None
+    except TypeError as exc:  # e.g. a setting of another type than its default None or list suggests
+        raise fail(key, _cut(str(exc))) from None
+    return dict(proxy.settings)
+
+
+def _member_settings(
+    name: str, members: Sequence[str], settings: Mapping[Any, Any], source: str, fail: Callable[[str, str], NasError]
+) -> dict[str, Any]:
+    """A combination's settings, ``{member: {key: value}}``, each member's checked and completed."""
+    for member, values in settings.items():
+        if member not in members:
+            raise fail("proxy.settings", f"{_quote(member)} is not a member of {name!r}; members: {', '.join(members)}")
+        if not isinstance(values, Mapping):
+            raise fail(f"proxy.settings.{member}", f"expected a mapping of {member}'s settings, got {_kind(values)}")
+    return {
+        member: _proxy_settings(member, settings.get(member) or {}, f"proxy.settings.{member}", source, fail)
+        for member in members
+    }
 
 
 def _check_keys(item: Mapping[Any, Any], known: Sequence[str], where: str, fail: Callable[[str, str], NasError]) -> None:

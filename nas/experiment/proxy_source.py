@@ -2,7 +2,11 @@
 
 :class:`ProxySource` is the callable a :class:`~nas.search.base.SearchContext` gets as its
 proxy: direction-normalised scores of architectures, created lazily so that an experiment
-of plain strategies reads no data and opens no store.
+of plain strategies reads no data and opens no store. A rank combination (``ensemble(a+b+c)``,
+``aznas``, ``vote(a+b+c)``) keeps one memoised score source per member, each read from and
+added to the store like a single proxy (one store row per member and architecture), and
+combines the members' scores over the architectures of each call
+(:class:`~nas.search.base.CombinedProxyScores`).
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from nas.ensembles import combine
 from nas.errors import NasError
 from nas.experiment.config import ExperimentConfig
 from nas.proxies.base import Batch, Proxy
-from nas.search.base import ArchitectureCache, CachedProxyScores
+from nas.search.base import ArchitectureCache, CachedProxyScores, CombinedProxyScores, ProxyScores
 from nas.spaces.base import Architecture, SearchSpace
 
 #: spaces up to this size have all their stored proxy scores read in one query before searching
@@ -27,7 +32,8 @@ class ProxySource:
 
     Everything is created on first need (a run of plain strategies reads no data): the batch,
     the store and the :class:`~nas.scoring.Scorer`. For enumerable spaces, the first call reads
-    every score the store already holds for the whole space in one query.
+    every score the store already holds for the whole space in one query (for every member of a
+    combination).
     """
 
     def __init__(
@@ -45,7 +51,7 @@ class ProxySource:
         self._space = space
         self._cache = cache
         self._options = (executor, workers, progress, data_dir, cache_dir)
-        self._scores: CachedProxyScores | None = None
+        self._scores: ProxyScores | None = None
         self._scorer: Any = None
         self._batch: Batch | None = None
 
@@ -74,7 +80,7 @@ class ProxySource:
 
         return "" if self._config.proxy is None else describe_input(self._load_batch())
 
-    def _start(self) -> CachedProxyScores:
+    def _start(self) -> ProxyScores:
         from nas.scoring import Scorer
         from nas.store import ScoreStore
 
@@ -82,11 +88,18 @@ class ProxySource:
         executor, workers, progress, data_dir, cache_dir = self._options
         settings = self._config.proxy
         assert settings is not None  # checked by _load_batch
-        proxy = settings.create()
         self._scorer = Scorer(
             self._space, self._config.dataset, batch, store=ScoreStore.open(cache_dir), executor=executor,
             workers=workers, progress=progress, seed=settings.seed,
         )
+        members = {name: self._member_scores(proxy) for name, proxy in settings.create_members().items()}
+        if not settings.members:
+            return members[settings.name]
+        kind, upright = settings.kind, {name: True for name in members}  # member scores are direction-normalised
+        return CombinedProxyScores(members, lambda scores: combine(kind, scores, upright))
+
+    def _member_scores(self, proxy: Proxy) -> CachedProxyScores:
+        """The memoised, direction-normalised scores of one proxy, preloaded from the store for small spaces."""
         scorer = self._scorer
         scores = CachedProxyScores(
             self._cache, lambda archs: scorer.values(archs, proxy), proxy.higher_is_better, proxy.invariance

@@ -36,6 +36,7 @@ from matplotlib import colormaps
 from nas.bootstrap import Interval
 from nas.comparing import SETS, ComparisonData
 from nas.datasets import dataset_spec
+from nas.ensembles import KINDS
 from nas.errors import NasError
 from nas.reports.tables import write_frame
 
@@ -198,7 +199,7 @@ def metrics_frame(comparison: ComparisonData) -> pd.DataFrame:
         rows.append(row)
     frame = pd.DataFrame(rows).set_index("proxy")
     sizes = [comparison.batch_sizes.get(name) for name in comparison.scores]
-    frame["batch_size"] = pd.Series(sizes, index=frame.index, dtype=object)  # integers; votes have none
+    frame["batch_size"] = pd.Series(sizes, index=frame.index, dtype=object)  # integers; combinations have none
     return frame
 
 
@@ -230,7 +231,11 @@ def markdown_report(comparison: ComparisonData, command: str) -> str:
     """``comparison.md``: the tables with the command, the architectures, the input and the date."""
     config = comparison.config
     spec = dataset_spec(config.dataset)
-    votes = [f"`{name}` = average rank of {', '.join(members)}" for name, members in _votes(comparison)]
+    combinations = [
+        f"`{column.name}` = {KINDS[column.kind]} of {', '.join(column.members)}"
+        for column in comparison.config.columns
+        if column.is_combination
+    ]
     common = int(comparison.common.sum())
     seeds = ", ".join(map(str, config.seeds))
     lines = [
@@ -247,7 +252,12 @@ def markdown_report(comparison: ComparisonData, command: str) -> str:
         f"- Intervals: 95% percentile bootstrap, {config.resamples} draws, seed {config.bootstrap_seed}",
         "- Input of the proxies:",
         *[f"  - {line}" for line in comparison.inputs],
-        *([f"- Votes: {'; '.join(votes)}"] if votes else []),
+        *(
+            [f"- Rank combinations, computed over the {len(comparison.archs)} compared architectures (so their "
+             f"values depend on that set): {'; '.join(combinations)}"]
+            if combinations
+            else []
+        ),
         "",
         "## Rank correlation with trained accuracy",
         "",
@@ -255,7 +265,7 @@ def markdown_report(comparison: ComparisonData, command: str) -> str:
         "",
         COLUMNS_EXPLAINED + " Spearman's ρ and Kendall's τ-b; lower-is-better proxies are negated first, so "
         "higher is better throughout. s/arch: mean computation time per scored architecture from the score "
-        "store (votes: the sum over their members). `params` and `flops` are always included as baselines.",
+        "store (rank combinations: the sum over their members). `params` and `flops` are always included as baselines.",
         "",
         f"## The paper's columns, on the common set ({common} architectures)",
         "",
@@ -375,10 +385,6 @@ def _scale_x(axes: Axes, x: np.ndarray) -> None:
     axes.set_xticks([0.0, *(10.0**d for d in range(first, high + 1, step))])
     axes.xaxis.set_major_formatter(FuncFormatter(lambda v, _: "0" if v == 0 else f"$10^{{{round(math.log10(v))}}}$"))
     axes.xaxis.set_minor_locator(NullLocator())
-
-
-def _votes(comparison: ComparisonData) -> list[tuple[str, tuple[str, ...]]]:
-    return [(column.name, column.members) for column in comparison.config.columns if column.is_vote]
 
 
 def _number(value: float, digits: int) -> str:

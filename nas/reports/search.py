@@ -21,13 +21,14 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from nas.ensembles import KINDS
 from nas.experiment import ExperimentResult
 
 #: numbers of trained models at which the summary reports the best metric reached
@@ -275,13 +276,22 @@ def _proxy_text(result: ExperimentResult) -> str:
     """The proxy with the settings it ran with (defaults resolved for the space) and, unless the input line follows, its batch."""
     config = result.config.proxy
     assert config is not None
-    effective = config.create().effective_settings(result.config.space)
-    settings = ", ".join(f"{k}={_setting(v)}" for k, v in effective.items())
-    text = f"`{config.name}`" + (f" ({settings})" if settings else "")
+    proxies = config.create_members()
+    described = [(name, _settings_text(proxy.effective_settings(result.config.space))) for name, proxy in proxies.items()]
+    if config.members:
+        members = ", ".join(f"{name} ({settings})" if settings else name for name, settings in described)
+        text = f"`{config.name}`: the {KINDS[config.kind]} of {members}, computed over the candidates each strategy ranks"
+    else:
+        text = f"`{config.name}`" + (f" ({described[0][1]})" if described[0][1] else "")
     if result.proxy_input:  # the "Proxy input" line says what the batch was, stand-ins included
         return text
     batch = config.batch
     return text + f" on a batch of {batch.size} {batch.data} inputs (seed {batch.seed})"
+
+
+def _settings_text(settings: Mapping[str, object]) -> str:
+    """``key=value`` pairs of a proxy's settings, comma-separated."""
+    return ", ".join(f"{k}={_setting(v)}" for k, v in settings.items())
 
 
 def _setting(value: object) -> str:
