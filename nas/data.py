@@ -31,6 +31,15 @@ and ``identity`` say ``stand-in:cifar100-16x16``. For ``ptb``, a batch is ``size
 consecutive tokens at seeded start offsets, targets the next tokens; both are int64 token ids
 (an embedding needs integers), while image inputs are float32.
 
+**Your own data** (``imagefolder:PATH``, ``npz:PATH``, ``cifar:DIR``; see :mod:`nas.userdata`):
+``real`` batches are drawn from the "train" part of the dataset's default seeded, stratified
+split (validation fraction :data:`nas.userdata.DEFAULT_VALID_FRACTION`, split seed
+:data:`nas.userdata.DEFAULT_SPLIT_SEED`), never from its "valid" part, and normalised per
+channel with the mean and standard deviation of that train part
+(:func:`nas.userdata.normalisation`); only ``split="train"`` exists for them. Their identity
+starts with the scheme and the content hash (:func:`nas.userdata.dataset_identity`) instead of
+the path, so moving the data keeps its stored scores.
+
 A batch's ``identity`` ends with a hash of its inputs *and* its labels (proxies such as snip and
 grasp read the labels, and the score store keys scores by the identity). Labels outside the
 dataset's classes are a data error (:class:`NasError`) raised when the files are read, before
@@ -56,7 +65,7 @@ import torch
 import torch.nn.functional as F
 
 from nas import safe_pickle
-from nas.datasets import dataset_spec
+from nas.datasets import DatasetSpec, dataset_spec, is_user_dataset
 from nas.errors import NasError
 from nas.paths import data_dir as resolve_data_dir
 from nas.proxies.base import Batch
@@ -277,6 +286,8 @@ def load_batch(
         _check_split(split, _PTB_SPLITS, spec.name)
         inputs, targets = _text_batch(load_ptb(data_dir, split)[0], size, seed)
         return _batch(inputs, targets, spec.name, "real", f"{split}:n{size}:seed{seed}")
+    if is_user_dataset(spec.name):
+        return _user_batch(spec, data, size, seed, split)
     _check_split(split, _IMAGE_SPLITS, spec.name)
     if data != "real":
         inputs, targets = _synthetic(data, (size, *spec.input_shape), spec.num_classes, seed)
@@ -295,9 +306,36 @@ def load_batch(
     pixels = torch.from_numpy(images[chosen].astype(np.float32) / 255.0)
     if kind == STAND_IN:
         pixels = F.interpolate(pixels, size=spec.input_shape[1:], mode="bilinear", align_corners=False, antialias=True)
-    mean, std = (torch.tensor(v, dtype=torch.float32).view(1, 3, 1, 1) for v in NORMALISATION[spec.name])
-    inputs = ((pixels - mean) / std).contiguous()
+    inputs = _normalised(pixels, NORMALISATION[spec.name])
     return _batch(inputs, torch.from_numpy(labels[chosen].copy()), spec.name, kind, f"{split}:n{size}:seed{seed}")
+
+
+def _normalised(pixels: torch.Tensor, statistics: tuple[tuple[float, ...], tuple[float, ...]]) -> torch.Tensor:
+    """``pixels`` (N, C, H, W) on the 0-1 scale, normalised with per-channel ``(mean, std)``."""
+    mean, std = (torch.tensor(v, dtype=torch.float32).view(1, -1, 1, 1) for v in statistics)
+    return ((pixels - mean) / std).contiguous()
+
+
+def _user_batch(spec: DatasetSpec, data: str, size: int, seed: int, split: str) -> Batch:
+    """A batch of a user dataset: real examples only from the train part of its default split."""
+    from nas import userdata
+
+    if split != "train":
+        raise NasError(f"proxy batches of your own data come from the train part of its split only, not {split!r}")
+    prefix = f"{spec.name.split(':', 1)[0]}:{userdata.dataset_identity(spec.name)}"
+    if data != "real":
+        inputs, targets = _synthetic(data, (size, *spec.input_shape), spec.num_classes, seed)
+        return _batch(inputs, targets, spec.name, data, f"n{size}:seed{seed}", prefix)
+    images, labels = userdata.load_split(spec.name, "train")
+    if size > len(images):
+        raise NasError(
+            f"batch size {size} exceeds the {len(images)} examples of the train part of {spec.name}; "
+            "choose a smaller batch (--batch-size B) or add data"
+        )
+    chosen = _choose(len(images), size, seed, f"the train part of {spec.name}")
+    inputs = _normalised(torch.from_numpy(images[chosen].astype(np.float32) / 255.0), userdata.normalisation(spec.name))
+    split_name = f"train{userdata.DEFAULT_VALID_FRACTION:g}/{userdata.DEFAULT_SPLIT_SEED}"
+    return _batch(inputs, torch.from_numpy(labels[chosen].copy()), spec.name, "real", f"{split_name}:n{size}:seed{seed}", prefix)
 
 
 def max_batch_size() -> int:
@@ -349,15 +387,20 @@ def _synthetic(kind: str, shape: tuple[int, ...], num_classes: int, seed: int) -
     return inputs, targets
 
 
-def _batch(inputs: torch.Tensor, targets: torch.Tensor, dataset: str, kind: str, details: str) -> Batch:
-    """The batch, its identity ending with a hash of the inputs and the labels (what proxies may read)."""
+def _batch(
+    inputs: torch.Tensor, targets: torch.Tensor, dataset: str, kind: str, details: str, prefix: str | None = None
+) -> Batch:
+    """The batch, its identity ending with a hash of the inputs and the labels (what proxies may read).
+
+    The identity starts with ``prefix``, by default the dataset's name.
+    """
     num_classes = dataset_spec(dataset).num_classes
     if targets.numel() and not (0 <= int(targets.min()) and int(targets.max()) < num_classes):
         raise NasError(f"{dataset} batch has labels outside 0..{num_classes - 1}; the data is corrupt")
     content = hashlib.sha256(inputs.numpy().tobytes())
     content.update(b"labels:" + targets.numpy().astype("<i8", copy=False).tobytes())
     digest = content.hexdigest()[:12]
-    return Batch(inputs, targets, f"{dataset}:{kind}:{details}:{digest}", dataset, kind)
+    return Batch(inputs, targets, f"{prefix or dataset}:{kind}:{details}:{digest}", dataset, kind)
 
 
 def describe_input(batch: Batch) -> str:

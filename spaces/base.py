@@ -6,7 +6,7 @@ import random
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar, Hashable, Iterator
 
-from nas.datasets import DatasetSpec, dataset_spec
+from nas.datasets import DatasetSpec, builds_for, dataset_spec
 from nas.errors import NasError
 
 if TYPE_CHECKING:  # only for annotations: importing a space's interface does not import torch
@@ -33,7 +33,7 @@ class SearchSpace(ABC):
     def dataset_spec(self, name: str) -> DatasetSpec:
         """The spec of dataset ``name``; :class:`NasError` unless the space builds for it."""
         spec = dataset_spec(name)
-        if spec.name not in self.datasets:
+        if not builds_for(self.datasets, spec):
             raise NasError(f"space {self.name!r} has no dataset {name!r}; it has: {', '.join(self.datasets)}")
         return spec
 

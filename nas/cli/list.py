@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nas.datasets import DATASETS
+from nas.datasets import DATASETS, USER_FORMS
 from nas.errors import NasError
 
 
@@ -24,7 +24,7 @@ def _rows(kind: str) -> list[tuple[str, str]]:
 
         return list(STRATEGIES.summaries().items())
     if kind == "datasets":
-        return [(spec.name, spec.description) for spec in DATASETS.values()]
+        return [(spec.name, spec.description) for spec in DATASETS.values()] + list(USER_FORMS.items())
     raise NasError(f"unknown list {kind!r}; choose from spaces, proxies, strategies, datasets")
 
 

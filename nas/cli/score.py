@@ -148,7 +148,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument("--sample", type=int, metavar="N", help="N distinct architectures drawn at random")
     which.add_argument("--all", action="store_true", help="every architecture of the space")
     which.add_argument("--export", metavar="FILE", help="write the stored scores (filtered by --space/--proxy) as CSV")
-    parser.add_argument("--dataset", help="dataset the networks are built for (default: the space's first, e.g. cifar10)")
+    parser.add_argument(
+        "--dataset",
+        help="dataset the networks are built for (default: the space's first, e.g. cifar10), or your own: "
+        "imagefolder:PATH[?size=N], npz:PATH, cifar:DIR",
+    )
     parser.add_argument("--data", default="real", help="input: real, grey, normal, uniform or uniform+ (default: real)")
     parser.add_argument(
         "--batch-size",
