@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "torch==2.13.0"
-	$(BIN)/pip install --quiet -e ".[test,ray,nats]" "torch==2.13.0"
+	$(BIN)/pip install --quiet -e ".[test,ray,nats,export]" "torch==2.13.0"
 	touch $(STAMP)
 
 run: $(STAMP)

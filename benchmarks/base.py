@@ -6,7 +6,7 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Iterator, Mapping
+from typing import TYPE_CHECKING, ClassVar, Iterator, Mapping, Sequence
 
 from nas.errors import NasError
 
@@ -190,6 +190,16 @@ class Oracle:
     def simulated_seconds(self) -> float:
         """Sum of the simulated training times of the trained models (0 where unknown)."""
         return sum(q.seconds for q in self.history)
+
+    def train_many(self, archs: Sequence[str]) -> list[float]:
+        """:meth:`train` each of ``archs`` in order; raises when they do not fit in the remaining budget.
+
+        A strategy asks for several models at once where its algorithm allows (an initial
+        population): a training oracle (:class:`nas.training.TrainingOracle`) trains them in parallel.
+        """
+        if self.budget is not None and self.queries + len(archs) > self.budget:
+            raise RuntimeError(f"oracle budget of {self.budget} trained models is used up")
+        return [self.train(arch) for arch in archs]
 
     def train(self, arch: str) -> float:
         """"Train" ``arch``: look up its metric, count the query, record the running best."""

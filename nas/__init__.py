@@ -48,6 +48,8 @@ _API = {
     "list_proxies": "nas.api.catalog",
     "list_strategies": "nas.api.catalog",
     "list_datasets": "nas.api.catalog",
+    "export_model": "nas.export",
+    "export_run": "nas.export",
     "NasError": "nas.errors",
 }
 

@@ -474,22 +474,26 @@ class ScoreStore:
         return len(rows)
 
     def _retry(self, action: Callable[[], R]) -> R:
-        """Run ``action``, retrying with jittered back-off while another process holds the lock.
+        return retry(self.path, action)
 
-        Any other failure of the database is a one-line :class:`NasError` (see :func:`store_error`).
-        """
-        attempt = 0
-        while True:
-            try:
-                return action()
-            except sqlite3.OperationalError as exc:
-                message = str(exc).lower()
-                attempt += 1
-                if ("locked" not in message and "busy" not in message) or attempt >= _LOCK_RETRIES:
-                    raise store_error(self.path, exc) from None
-                time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
-            except sqlite3.Error as exc:
-                raise store_error(self.path, exc) from None
+
+def retry(path: str, action: Callable[[], R]) -> R:
+    """Run ``action`` on the SQLite file ``path``, retrying with jittered back-off while another process holds the lock.
+
+    Any other failure of the database is a one-line :class:`NasError` (see :func:`store_error`).
+    """
+    attempt = 0
+    while True:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            message = str(exc).lower()
+            attempt += 1
+            if ("locked" not in message and "busy" not in message) or attempt >= _LOCK_RETRIES:
+                raise store_error(path, exc) from None
+            time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+        except sqlite3.Error as exc:
+            raise store_error(path, exc) from None
 
 
 def store_error(path: str, exc: sqlite3.Error) -> NasError:

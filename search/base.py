@@ -102,6 +102,16 @@ class SearchContext:
         value = self.oracle.train(self.cache.format(arch))
         return value if self.oracle.maximise else -value
 
+    def train_many(self, archs: Sequence[Architecture]) -> list[float]:
+        """Train (query) several architectures at once, in order: their fitnesses, as :meth:`train`.
+
+        They must fit in the remaining budget. A training oracle trains them in parallel, so a
+        strategy asks this way wherever its choices do not depend on each other's results.
+        """
+        assert self.cache is not None
+        values = self.oracle.train_many([self.cache.format(arch) for arch in archs])
+        return [value if self.oracle.maximise else -value for value in values]
+
     def sample_pool(self, size: int) -> list[Architecture]:
         """Up to ``size`` random architectures computing distinct functions, in sampling order.
 

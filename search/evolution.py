@@ -56,11 +56,11 @@ class AgeingEvolution(Strategy):
             initial = context.rank_by_proxy(context.sample_pool(self.settings["pool"]))[:size]
         else:
             initial = []
-        # members are (architecture, trained metric); the left end is the oldest
-        population: deque[tuple[Architecture, float]] = deque()
-        while len(population) < size and not context.exhausted:
-            arch = initial[len(population)] if len(population) < len(initial) else space.sample(rng)
-            population.append((arch, context.train(arch)))
+        # the initial population does not depend on its results: trained in one call (in parallel
+        # on a training oracle); members are (architecture, trained metric), the left end the oldest
+        count = min(size, context.budget - context.oracle.queries)
+        first = initial[:count] + [space.sample(rng) for _ in range(count - len(initial[:count]))]
+        population: deque[tuple[Architecture, float]] = deque(zip(first, context.train_many(first)))
         while not context.exhausted:
             contestants = rng.sample(range(len(population)), self.settings["tournament"])
             if move == "parent":

@@ -33,12 +33,11 @@ class RandomSearch(Strategy):
         return bool(self.settings["warmup"])
 
     def run(self, context: SearchContext) -> SearchResult:
+        # no choice depends on a result: the warm-up list, then the random draws, are each trained
+        # in one call (in parallel on a training oracle)
         if self.settings["warmup"]:
             pool = context.sample_pool(self.settings["pool"])
-            for arch in context.rank_by_proxy(pool)[: self.settings["warmup_steps"]]:
-                if context.exhausted:
-                    break
-                context.train(arch)
-        while not context.exhausted:
-            context.train(context.space.sample(context.rng))
+            context.train_many(context.rank_by_proxy(pool)[: min(self.settings["warmup_steps"], context.budget)])
+        remaining = context.budget - context.oracle.queries
+        context.train_many([context.space.sample(context.rng) for _ in range(remaining)])
         return SearchResult.from_oracle(context.oracle)

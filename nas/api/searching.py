@@ -70,6 +70,9 @@ class SearchResult:
             from nas.benchmarks import open_table
             from nas.reports.search import history_frame
 
+            if self.config.oracle.kind == "train":  # each run keeps its models' real training seconds
+                self._history = history_frame(self.experiment)
+                return self._history
             table = open_table(self.config.space, self._data_dir)
             dataset = self.config.dataset
             seconds = None
@@ -144,21 +147,24 @@ def search(
     progress: bool = False,
     executor: str = "auto",
     workers: int | None = None,
+    ray_address: str | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     report: bool = True,
     **settings: Any,
 ) -> SearchResult:
-    """Run a search experiment: every strategy for every round, with a benchmark table as the training oracle.
+    """Run a search experiment: every strategy for every round, with a benchmark table (or, with ``oracle: train``, real training: :mod:`nas.training`) as the training oracle.
 
     ``config`` is a YAML file (as ``nas search``), an :class:`~nas.experiment.ExperimentConfig`,
     or the file's content as a mapping; or leave it out and give the file's keys as keyword
-    arguments (``space``, ``dataset``, ``metric``, ``budget``, ``strategies``, ``proxy``,
+    arguments (``space``, ``dataset``, ``metric``, ``oracle``, ``budget``, ``strategies``, ``proxy``,
     ``rounds``, ``seed``, ``name``). Runs are written to ``out`` (default ``runs/<name>``) as
     they finish; with ``resume=True`` the runs already there are kept and only the missing ones
     run, so an interrupted search continues where it stopped. ``rounds`` overrides the
     configuration's. With ``report`` (the default) the report files are written too. Proxy
-    scores go through the score store in ``cache_dir``.
+    scores go through the score store in ``cache_dir``; missing ones are computed with
+    ``executor`` (``"auto"``, ``"serial"``, ``"local"`` with ``workers`` processes, ``"ray"`` with
+    ``workers`` actors at ``ray_address``), which also trains models for ``oracle: train``.
 
     >>> result = nas.search("configs/quickstart.yaml", rounds=2, out="runs/qs")  # doctest: +SKIP
     >>> result.summary  # doctest: +SKIP
@@ -190,6 +196,7 @@ def search(
         workers=workers,
         data_dir=data_dir,
         cache_dir=cache_dir,
+        ray_address=ray_address,
     )
     files = write_reports(experiment).files if report else {}
     return SearchResult(experiment, data_dir, files)

@@ -33,6 +33,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("calibrate", "choose the epsilon weights automatically"),
     "import-table": ("import_table", "convert an official NAS-Bench-201 / NATS-Bench file into the project's nb201 table"),
     "cache": ("cache", "show, clear or compact the score store"),
+    "export": ("export", "write an architecture or a search's best as TorchScript, ONNX and a state_dict"),
 }
 
 

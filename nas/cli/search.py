@@ -16,7 +16,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.rounds is not None and args.rounds < 1:
         raise NasError(f"--rounds must be at least 1, got {args.rounds}")
-    check_executor(args.executor, args.workers)
+    check_executor(args.executor, args.workers, args.ray_address)
     result = search(
         args.config,
         out=args.out,
@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
         progress=show_progress(args),
         executor=args.executor,
         workers=args.workers,
+        ray_address=args.ray_address,
         data_dir=args.data_dir,
         cache_dir=args.cache_dir,
     )
@@ -48,6 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--rounds", type=int, help="number of rounds (default: the file's)")
     parser.add_argument("--out", help="output directory (default: runs/<experiment name>)")
     parser.add_argument("--resume", action="store_true", help="continue the runs already in the output directory")
-    add_executor_options(parser, ray=False)
+    add_executor_options(parser)
     add_common_options(parser)
     parser.set_defaults(func=run)

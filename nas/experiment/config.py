@@ -56,8 +56,9 @@ from nas.proxies.base import Proxy
 from nas.search import STRATEGIES
 from nas.search.base import Strategy
 from nas.spaces import SPACES, create_space
+from nas.training import TRAINING_METRICS, Recipe
 
-_TOP_KEYS = ("name", "description", "space", "dataset", "metric", "proxy", "budget", "rounds", "seed", "strategies")
+_TOP_KEYS = ("name", "description", "space", "dataset", "metric", "oracle", "proxy", "budget", "rounds", "seed", "strategies")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 _REQUIRED = ("space", "dataset", "metric", "budget", "strategies")
 
@@ -138,6 +139,18 @@ class StrategyConfig:
 
 
 @dataclass(frozen=True)
+class OracleConfig:
+    """What answers "trained accuracy": the benchmark ``table`` (default) or real training (``train``) with its recipe."""
+
+    kind: str = "table"
+    recipe: Recipe | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data: ``{"kind": ..., "recipe": {...}}``."""
+        return {"kind": self.kind, "recipe": None if self.recipe is None else self.recipe.to_dict()}
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """A validated experiment file (see the module docstring)."""
 
@@ -152,10 +165,11 @@ class ExperimentConfig:
     strategies: tuple[StrategyConfig, ...]
     description: str = ""
     source: str = "<config>"
+    oracle: OracleConfig = OracleConfig()
 
     def to_dict(self) -> dict[str, Any]:
-        """The configuration as plain data (what ``trajectories.json`` records)."""
-        return {
+        """The configuration as plain data (what ``trajectories.json`` records; ``oracle`` only when it is not the table)."""
+        data = {
             "name": self.name,
             "description": self.description,
             "space": self.space,
@@ -174,6 +188,9 @@ class ExperimentConfig:
             "seed": self.seed,
             "strategies": [{"name": s.label, "strategy": s.strategy, "settings": s.settings} for s in self.strategies],
         }
+        if self.oracle.kind != "table":
+            data["oracle"] = self.oracle.to_dict()
+        return data
 
     def identity(self) -> dict[str, Any]:
         """What must not change between a run and its resumption (everything but rounds and texts)."""
@@ -393,13 +410,18 @@ def parse_config(
     except NasError as exc:
         raise fail("dataset", _cut(str(exc))) from None
     metric = typed("metric", str)
-    if space_name not in TABLES:
-        raise fail("space", f"space {space_name!r} has no benchmark table to use as the training oracle")
-    table = open_table(space_name, data_dir)  # a missing data file is not the experiment file's fault
-    try:
-        table.check(dataset, metric)
-    except NasError as exc:
-        raise fail("metric", _cut(str(exc))) from None
+    oracle = _parse_oracle(data.get("oracle"), fail)
+    if oracle.kind == "train":
+        if metric not in TRAINING_METRICS:
+            raise fail("metric", f"the training oracle answers {', '.join(TRAINING_METRICS)}, got {_quote(metric)}")
+    else:
+        if space_name not in TABLES:
+            raise fail("space", f"space {space_name!r} has no benchmark table to use as the training oracle (use oracle: train)")
+        table = open_table(space_name, data_dir)  # a missing data file is not the experiment file's fault
+        try:
+            table.check(dataset, metric)
+        except NasError as exc:
+            raise fail("metric", _cut(str(exc))) from None
 
     strategies = _parse_strategies(data["strategies"], source, fail)
     proxy = _parse_proxy(data["proxy"], source, fail) if "proxy" in data and data["proxy"] is not None else None
@@ -419,7 +441,33 @@ def parse_config(
         strategies=strategies,
         description=description,
         source=source,
+        oracle=oracle,
     )
+
+
+def _parse_oracle(value: Any, fail: Callable[[str, str], NasError]) -> OracleConfig:
+    """``oracle:``: absent or ``table``; ``train`` (the default recipe); or ``{kind: train, recipe: {...}}``."""
+    if value is None or value == "table":
+        return OracleConfig()
+    if value == "train":
+        return OracleConfig("train", Recipe())
+    if isinstance(value, Mapping):
+        _check_keys(value, ("kind", "recipe"), "oracle", fail)
+        kind = value.get("kind", "table")
+        if kind == "table":
+            if "recipe" in value:
+                raise fail("oracle.recipe", "only the training oracle (kind: train) has a recipe")
+            return OracleConfig()
+        if kind == "train":
+            recipe = value.get("recipe") or {}
+            if not isinstance(recipe, Mapping):
+                raise fail("oracle.recipe", f"expected a mapping of recipe settings, got {_kind(recipe)}")
+            try:
+                return OracleConfig("train", Recipe.from_mapping(recipe))
+            except (NasError, TypeError) as exc:
+                raise fail("oracle.recipe", _cut(str(exc))) from None
+        raise fail("oracle.kind", f"'table' or 'train', got {_quote(kind)}")
+    raise fail("oracle", f"'table', 'train' or a mapping {{kind: train, recipe: {{...}}}}, got {_quote(value)}")
 
 
 def _parse_strategies(items: Any, source: str, fail: Callable[[str, str], NasError]) -> tuple[StrategyConfig, ...]:

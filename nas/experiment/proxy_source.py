@@ -46,8 +46,10 @@ class ProxySource:
         progress: bool,
         data_dir: str | os.PathLike[str] | None,
         cache_dir: str | os.PathLike[str] | None,
+        ray_address: str | None = None,
     ):
         self._config = config
+        self._ray_address = ray_address
         self._space = space
         self._cache = cache
         self._options = (executor, workers, progress, data_dir, cache_dir)
@@ -90,7 +92,7 @@ class ProxySource:
         assert settings is not None  # checked by _load_batch
         self._scorer = Scorer(
             self._space, self._config.dataset, batch, store=ScoreStore.open(cache_dir), executor=executor,
-            workers=workers, progress=progress, seed=settings.seed,
+            workers=workers, ray_address=self._ray_address, progress=progress, seed=settings.seed,
         )
         members = {name: self._member_scores(proxy) for name, proxy in settings.create_members().items()}
         if not settings.members:

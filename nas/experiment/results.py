@@ -28,6 +28,11 @@ class Run:
     final_arch: str | None
     final_value: float
     final_test: float
+    #: training oracle: the sum of the run's models' training seconds (what training them all took,
+    #: whether this invocation trained them or read them from the cache); 0 for the table oracle
+    train_seconds: float = 0.0
+    #: training oracle: each trained model's training seconds, aligned with ``archs`` (empty for the table oracle)
+    seconds: tuple[float, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe dict (NaN as null)."""
@@ -41,6 +46,8 @@ class Run:
             "final_arch": self.final_arch,
             "final_value": _json_float(self.final_value),
             "final_test": _json_float(self.final_test),
+            "train_seconds": self.train_seconds,
+            "seconds": list(self.seconds),
         }
 
     @classmethod
@@ -56,6 +63,8 @@ class Run:
             final_arch=data["final_arch"],
             final_value=_from_json_float(data["final_value"]),
             final_test=_from_json_float(data["final_test"]),
+            train_seconds=float(data.get("train_seconds", 0.0)),
+            seconds=tuple(float(v) for v in data.get("seconds", ())),
         )
 
 
@@ -78,6 +87,10 @@ class ExperimentResult:
     searched: str = ""
     #: whether a larger metric is better (False for a perplexity: "best" is then the lowest)
     maximise: bool = True
+    #: the training oracle's recipe and data, for reports ("" for the table oracle)
+    oracle_text: str = ""
+    #: wall seconds this invocation spent training (runs read from the training cache cost none)
+    training_wall_seconds: float = 0.0
 
     def trajectories(self) -> dict[str, list[list[float]]]:
         """Best-so-far after each trained model, per strategy label, one list per round."""

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from nas.benchmarks import open_table
+from nas.benchmarks import TABLES, open_table
 from nas.benchmarks.base import BenchmarkTable, Oracle
 from nas.errors import NasError
 from nas.experiment.config import ExperimentConfig
@@ -38,6 +38,7 @@ from nas.search.base import ArchitectureCache, SearchContext, Strategy
 from nas.spaces import create_space
 from nas.spaces.subset import SubsetSpace, table_subset
 from nas.spaces.base import SearchSpace
+from nas.training import TRAINING_METRICS, Trainer, TrainingOracle, TrainingResult
 
 
 def round_seed(seed: int, round_index: int) -> int:
@@ -66,14 +67,17 @@ def run_experiment(
     workers: int | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    ray_address: str | None = None,
 ) -> ExperimentResult:
     """Run every strategy of ``config`` for ``rounds`` rounds (default: the config's) and return the result.
 
     ``out_dir`` gets ``experiment.json`` and one line of ``runs.jsonl`` per finished run (what
     resuming reads); the report files are written by :func:`nas.reports.search.write_reports`.
     Proxy scores are read from the score store in ``cache_dir`` and missing ones are computed
-    with ``executor`` (``"auto"``, ``"serial"`` or ``"local"`` with ``workers`` processes; see
-    :class:`nas.scoring.Scorer`) and stored.
+    with ``executor`` (``"auto"``, ``"serial"``, ``"local"`` with ``workers`` processes, or
+    ``"ray"`` with ``workers`` actors on the cluster at ``ray_address``; see
+    :class:`nas.scoring.Scorer`) and stored. The training oracle (``oracle: train``) trains on
+    the same kind of executor (``"auto"`` meaning local processes).
     With ``resume``, runs already in ``out_dir`` are kept and only the missing ones are run; an
     existing, non-empty ``out_dir`` without ``resume`` is an error.
     """
@@ -82,19 +86,41 @@ def run_experiment(
         raise NasError(f"rounds must be at least 1, got {total_rounds}")
     out = Path(out_dir)
     done = _open_out_dir(out, config, resume)
-    table = open_table(config.space, data_dir)
-    final_metric = reported_metric(table, config.dataset, config.metric)
-    space = table_subset(create_space(config.space), table.architectures(config.dataset), f"{config.space} {config.dataset}")
+    training = config.oracle.kind == "train"
+    table = benchmark_table(config, data_dir)
+    if training:
+        # the whole space is searched; the final choice is reported with the table's test metric
+        # when a benchmark table knows the dataset (e.g. NAS-Bench-201 on CIFAR-10), else its own
+        space: SearchSpace = create_space(config.space)
+        final_metric = config.metric if table is None else reported_metric(table, config.dataset, "valid_acc")
+    else:
+        assert table is not None
+        final_metric = reported_metric(table, config.dataset, config.metric)
+        space = table_subset(create_space(config.space), table.architectures(config.dataset), f"{config.space} {config.dataset}")
     cache = ArchitectureCache(space)
     strategies = {s.label: s.create() for s in config.strategies}
     todo = [(r, label) for r in range(total_rounds) for label in strategies if (label, r) not in done]
-    source = ProxySource(config, space, cache, executor, workers, progress, data_dir, cache_dir)
+    source = ProxySource(config, space, cache, executor, workers, progress, data_dir, cache_dir, ray_address)
+    trainer = None
+    if training:
+        assert config.oracle.recipe is not None
+        trainer = Trainer(
+            config.space, config.dataset, config.oracle.recipe, config.seed, executor if executor != "auto" else "local",
+            workers, ray_address, data_dir=data_dir, cache_dir=cache_dir, on_result=_training_progress if progress else None,
+        )
+
+    def new_oracle() -> Oracle | TrainingOracle:
+        if trainer is not None:
+            return TrainingOracle(trainer, config.metric, config.budget)
+        assert table is not None
+        return Oracle(table, config.dataset, config.metric, config.budget)
+
     try:
         with open(out / "runs.jsonl", "a", encoding="utf-8") as log, tqdm(
             total=len(todo), desc=config.name, unit="run", file=sys.stderr, disable=not progress
         ) as bar:
             for r, label in todo:
-                run = _run_one(config, strategies[label], label, r, space, table, cache, source, final_metric)
+                run = _run_one(config, strategies[label], label, r, space, new_oracle(), table, cache, source, final_metric)
                 log.write(json.dumps(run.to_json()) + "\n")
                 log.flush()
                 os.fsync(log.fileno())
@@ -103,6 +129,8 @@ def run_experiment(
         proxy_input = source.input_description() if any(s.needs_proxy() for s in strategies.values()) else ""
     finally:
         source.close()
+        if trainer is not None:
+            trainer.close()
     searched = space.description if isinstance(space, SubsetSpace) else ""
     result = ExperimentResult(
         config,
@@ -111,7 +139,9 @@ def run_experiment(
         final_metric=final_metric,
         proxy_input=proxy_input,
         searched=searched,
-        maximise=table.higher_is_better(config.metric),
+        maximise=TRAINING_METRICS[config.metric] if training else table.higher_is_better(config.metric),  # type: ignore[union-attr]
+        oracle_text=_oracle_text(config, final_metric) if training else "",
+        training_wall_seconds=trainer.wall_seconds if trainer is not None else 0.0,
     )
     for label in strategies:
         result.runs[label] = [done[(label, r)] for r in range(total_rounds)]
@@ -124,13 +154,13 @@ def _run_one(
     label: str,
     round_index: int,
     space: SearchSpace,
-    table: BenchmarkTable,
+    oracle: Oracle | TrainingOracle,
+    table: BenchmarkTable | None,
     cache: ArchitectureCache,
     source: ProxySource,
     final_metric: str,
 ) -> Run:
     seed = round_seed(config.seed, round_index)
-    oracle = Oracle(table, config.dataset, config.metric, config.budget)
     context = SearchContext(space, oracle, source, random.Random(seed), cache)
     result = strategy.run(context)
     choice = result.final_choice()
@@ -141,5 +171,49 @@ def _run_one(
     elif final_metric == config.metric:
         final_test = final_value
     else:
-        final_test = table.lookup(final_arch, config.dataset, final_metric)
-    return Run(label, round_index, seed, result.archs, result.values, result.best, final_arch, final_value, final_test)
+        assert table is not None
+        final_test = _lookup_or_nan(table, final_arch, config.dataset, final_metric)
+    training = isinstance(oracle, TrainingOracle)
+    train_seconds = oracle.simulated_seconds if training else 0.0
+    seconds = tuple(q.seconds for q in oracle.history) if training else ()
+    return Run(label, round_index, seed, result.archs, result.values, result.best, final_arch, final_value, final_test, train_seconds, seconds)
+
+
+def benchmark_table(config: ExperimentConfig, data_dir: str | os.PathLike[str] | None) -> BenchmarkTable | None:
+    """The space's benchmark table when it knows the experiment's dataset; required by the table oracle."""
+    if config.oracle.kind == "table":
+        return open_table(config.space, data_dir)
+    if config.space not in TABLES:
+        return None
+    try:
+        table = open_table(config.space, data_dir)
+        table.check(config.dataset, "valid_acc" if "valid_acc" in table.metrics(config.dataset) else table.default_metric(config.dataset))
+    except NasError:
+        return None
+    return table
+
+
+def _lookup_or_nan(table: BenchmarkTable, arch: str, dataset: str, metric: str) -> float:
+    """The table's value, NaN for an architecture it does not hold (the training oracle searches beyond it)."""
+    try:
+        return table.lookup(arch, dataset, metric)
+    except NasError:
+        return math.nan
+
+
+def _training_progress(arch: str, result: TrainingResult, cached: bool) -> None:
+    """One line on stderr per finished training run."""
+    how = "from the cache" if cached else f"trained in {result.seconds:.0f} s"
+    print(f"  {arch[:70]}: valid_acc {result.valid_acc:.2f} ({how}, {result.epochs:g} epochs)", file=sys.stderr)
+
+
+def _oracle_text(config: ExperimentConfig, final_metric: str) -> str:
+    """The report's line on the training oracle: recipe, data and what the final choice is reported with."""
+    assert config.oracle.recipe is not None
+    text = f"real training on `{config.dataset}` ({config.oracle.recipe.describe()}), seed {config.seed}"
+    if final_metric != config.metric:
+        text += (
+            f"; the final choice is also looked up in the `{config.space}` benchmark table: its `{final_metric}` "
+            "there (the benchmark's own full-size training) is the last column"
+        )
+    return text

@@ -113,6 +113,7 @@ def markdown(result: ExperimentResult, rows: Sequence[SummaryRow]) -> str:
         f"budget {_count(config.budget, 'trained model')}, {_count(result.rounds, 'round')}, seed {config.seed}.",
         "",
         *([f"Proxy input: {result.proxy_input}.", ""] if result.proxy_input else []),
+        *([f"Oracle: {result.oracle_text}.", "", _training_text(result), ""] if result.oracle_text else []),
         *(
             [f"Searched space: {result.searched} (the table covers only part of `{config.space}`: sampling and "
              "mutation stay inside it; a mutation takes a table architecture one edit away, else one nearest "
@@ -236,6 +237,23 @@ def _final_choices_figure(result: ExperimentResult) -> Figure:
     return figure
 
 
+def _training_text(result: ExperimentResult) -> str:
+    """Training cost: distinct models, their training seconds, and this invocation's wall time."""
+    seconds: dict[str, float] = {}
+    for runs in result.runs.values():
+        for run in runs:
+            if run.archs:
+                share = run.train_seconds / len(run.archs)
+                for arch in run.archs:
+                    seconds.setdefault(arch, share)
+    total = sum(run.train_seconds for runs in result.runs.values() for run in runs)
+    return (
+        f"Training cost: {len(seconds)} distinct models trained; {total:.0f} s of training summed over every run's "
+        f"models (each counted in every run that trained it); this invocation spent {result.training_wall_seconds:.0f} s "
+        "of wall time training (runs already in the training cache cost none)."
+    )
+
+
 def summary_frame(result: ExperimentResult) -> pd.DataFrame:
     """The summary (``summary.csv``) as a DataFrame indexed by strategy label: mean and std of the best metric after k models and of the final choice."""
     records = []
@@ -251,15 +269,19 @@ def summary_frame(result: ExperimentResult) -> pd.DataFrame:
 def history_frame(result: ExperimentResult, train_seconds: Callable[[str], float] | None = None) -> pd.DataFrame:
     """Every trained model of every run: strategy, round, step, architecture, metric, best so far, simulated time.
 
-    ``simulated_seconds`` is the running sum of ``train_seconds(arch)`` (the benchmark's
-    training time of each model trained so far in the run), NaN without ``train_seconds``.
+    ``simulated_seconds`` is the running sum of the training time of each model trained so far in
+    the run: the real training seconds for the training oracle (``Run.seconds``), else
+    ``train_seconds(arch)`` (the benchmark's), NaN without either.
     """
     records = []
     for label, runs in result.runs.items():
         for run in runs:
             elapsed = 0.0
             for step, (arch, value, best) in enumerate(zip(run.archs, run.values, run.best), start=1):
-                elapsed += train_seconds(arch) if train_seconds is not None else math.nan
+                if run.seconds:
+                    elapsed += run.seconds[step - 1]
+                else:
+                    elapsed += train_seconds(arch) if train_seconds is not None else math.nan
                 records.append((label, run.round, step, arch, value, best, elapsed))
     columns = ["strategy", "round", "step", "arch", result.config.metric, "best", "simulated_seconds"]
     return pd.DataFrame.from_records(records, columns=columns)
