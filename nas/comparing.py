@@ -65,6 +65,7 @@ from nas.scoring import batch_size_of, score_architectures
 from nas.spaces import Architecture, SearchSpace, create_space
 from nas.spaces.subset import SubsetSpace, table_subset
 from nas.store import ScoreStore
+from nas.training import TRAINING_METRICS, Recipe
 
 #: the proxy whose scores colour the scatter plots (parameter count)
 PARAMS_PROXY = "params"
@@ -177,6 +178,9 @@ class CompareConfig:
     #: initialisation and batch seeds; the first gives the scores, the metrics and the intervals,
     #: all of them the spread over seeds
     seeds: tuple[int, ...] = (0,)
+    #: the training oracle's recipe: the trained metric (``valid_acc``/``valid_loss``) comes from
+    #: training each compared architecture (:mod:`nas.training`, cached) instead of a benchmark table
+    recipe: Recipe | None = None
     #: bootstrap draws per interval (0: no intervals)
     resamples: int = bootstrap.RESAMPLES
     #: seed of the bootstrap draws
@@ -294,9 +298,16 @@ def compare_proxies(config: CompareConfig) -> ComparisonData:
     _check_seeds(config)
     space = create_space(config.space)
     spec = space.dataset_spec(config.dataset)
-    table = open_table(space.name, config.data_dir)
-    table.check(spec.name, config.metric or table.default_metric(spec.name))
-    config = dataclasses.replace(config, dataset=spec.name, metric=config.metric or table.default_metric(spec.name))
+    if config.recipe is not None:
+        metric = config.metric or "valid_acc"
+        if metric not in TRAINING_METRICS:
+            raise NasError(f"with the training oracle the metric is one of {', '.join(TRAINING_METRICS)}, got {metric!r}")
+        table = None
+    else:
+        table = open_table(space.name, config.data_dir)
+        metric = config.metric or table.default_metric(spec.name)
+        table.check(spec.name, metric)
+    config = dataclasses.replace(config, dataset=spec.name, metric=metric)
     assert config.metric is not None
 
     columns = list(config.columns) + [Column(b) for b in BASELINES if b not in {c.name for c in config.columns}]
@@ -306,12 +317,17 @@ def compare_proxies(config: CompareConfig) -> ComparisonData:
         raise NasError(f"proxy {unused[0]!r} has settings or a batch size but is not compared")
     proxies = {name: create_proxy(name, **dict(config.settings.get(name, {}))) for name in proxy_names}
 
-    comparable = table_subset(space, table.architectures(spec.name), f"{space.name} {spec.name}")
+    comparable = space if table is None else table_subset(space, table.architectures(spec.name), f"{space.name} {spec.name}")
     archs, selection = select_architectures(comparable, config.sample, config.seed)
     names = [space.format(arch) for arch in archs]
-    accuracies = np.array([table.lookup(name, spec.name, config.metric) for name in names], dtype=np.float64)
+    if table is None:
+        accuracies = trained_metrics(config, names)
+        higher_is_better = TRAINING_METRICS[config.metric]
+    else:
+        accuracies = np.array([table.lookup(name, spec.name, config.metric) for name in names], dtype=np.float64)
+        higher_is_better = table.higher_is_better(config.metric)
     # correlations are with "higher is better": a minimised metric (perplexity) is negated for them
-    target = accuracies if table.higher_is_better(config.metric) else -accuracies
+    target = accuracies if higher_is_better else -accuracies
 
     runs = []
     store = ScoreStore.open(config.cache_dir)
@@ -346,7 +362,7 @@ def compare_proxies(config: CompareConfig) -> ComparisonData:
     return ComparisonData(
         config=config,
         archs=names,
-        metric_higher_is_better=table.higher_is_better(config.metric),
+        metric_higher_is_better=higher_is_better,
         accuracies=accuracies,
         scores=scores,
         higher_is_better=directions,
@@ -493,3 +509,24 @@ def _score_all(
     scores = {name: scored.values(name) for name in proxies}
     seconds = {name: stats.seconds_per_arch for name, stats in scored.stats.items()}
     return scores, seconds, scored.batch_sizes, scored.inputs
+
+
+def trained_metrics(config: CompareConfig, names: Sequence[str]) -> np.ndarray:
+    """``config.metric`` of each architecture from the training oracle (:class:`nas.training.Trainer`, cached).
+
+    The models train on ``config``'s executor (``auto``: local processes), one per worker; runs
+    already in the training cache cost nothing. The initialisation seed is the first of ``config.seeds``.
+    """
+    from nas.training import Trainer
+
+    assert config.recipe is not None and config.metric is not None
+    executor = "local" if config.executor == "auto" else config.executor
+    trainer = Trainer(
+        config.space, config.dataset, config.recipe, config.seeds[0], executor, config.workers, config.ray_address,
+        data_dir=config.data_dir, cache_dir=config.cache_dir,
+    )
+    try:
+        results = trainer.results(list(names))
+    finally:
+        trainer.close()
+    return np.array([results[name].metric(config.metric) for name in names], dtype=np.float64)

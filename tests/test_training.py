@@ -209,3 +209,20 @@ def test_ray_actors_train_as_this_process_does(tmp_path: Path) -> None:
     finally:
         ray.shutdown()
     assert got == expected  # one thread per worker, the same seed: the same run
+
+
+def test_compare_against_the_training_oracle(tmp_path: Path) -> None:
+    import nas
+
+    recipe = {**TINY.to_dict(), "network": dict(TINY.network)}
+    comparison = nas.compare("synflow,params", sample=4, seed=1, recipe=recipe, cache_dir=tmp_path, executor="serial", bootstrap=50)
+    data = comparison.data
+    assert data.config.metric == "valid_acc" and len(data.archs) == 4
+    # the trained metric is each architecture's stored training run
+    store = TrainingStore(tmp_path / TRAINING_FILE)
+    trainer = Trainer("nb201", "cifar10", TINY, seed=0, store=store, cache_dir=tmp_path)
+    assert len(store) == 4
+    assert [trainer.results([arch])[arch].valid_acc for arch in data.archs] == list(data.accuracies)
+    store.close()
+    assert "--recipe" in comparison.command
+    assert "of the training oracle, each architecture trained here" in comparison.to_markdown()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from pathlib import Path
@@ -120,6 +121,7 @@ def compare(
     data_dir: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     retry_failed: bool = False,
+    recipe: Mapping[str, Any] | None = None,
 ) -> Comparison:
     """Score architectures with each proxy and compare the scores with trained accuracy.
 
@@ -138,7 +140,12 @@ def compare(
     proxy sees a batch of its paper's size (:attr:`nas.proxies.base.Proxy.batch_size`) unless
     ``batch_size`` or ``batch_sizes={proxy: size}`` say otherwise; ``settings={proxy: {key:
     value}}`` configures proxies. Scores go through the score store in ``cache_dir``, so a
-    second call computes only what is missing. The rest is :class:`nas.comparing.CompareConfig`.
+    second call computes only what is missing. With ``recipe`` (a training recipe,
+    :class:`nas.training.Recipe`, as a mapping) the trained metric comes from the training oracle
+    instead of a benchmark table: every compared architecture is trained (cached in the training
+    store) and ``metric`` is ``valid_acc`` (default) or ``valid_loss``; this compares proxies on a
+    space or dataset without a table (your own data, a plugin space). The rest is
+    :class:`nas.comparing.CompareConfig`.
 
     >>> c = nas.compare("epsilon,synflow,vote", sample=200)  # doctest: +SKIP
     >>> c.table["common_spearman"]  # doctest: +SKIP
@@ -147,6 +154,7 @@ def compare(
     from nas.api.catalog import default_dataset
     from nas.comparing import CompareConfig, compare_proxies, parse_columns
     from nas.errors import NasError
+    from nas.training import Recipe
 
     text = proxies if isinstance(proxies, str) else ",".join(proxies)
     if (sample is None) == (not all):
@@ -172,6 +180,7 @@ def compare(
         resamples=bootstrap,
         bootstrap_seed=bootstrap_seed,
         retry_failed=retry_failed,
+        recipe=None if recipe is None else Recipe.from_mapping(recipe),
     )
     return Comparison(compare_proxies(config))
 
@@ -195,6 +204,8 @@ def command_line(config: CompareConfig, report: str | os.PathLike[str] | None = 
             words += ["--set", f"{name}.{key}={_setting_text(value)}"]
     if config.workers is not None:
         words += ["--workers", str(config.workers)]
+    if config.recipe is not None:
+        words += ["--recipe", json.dumps(config.recipe.to_dict(), separators=(",", ":"))]
     if report is not None:
         words += ["--report", os.fspath(report)]
     return shlex.join(words)

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         cache_dir=args.cache_dir,
         retry_failed=args.retry_failed,
+        recipe=parse_recipe(args.recipe),
     )
     config = comparison.config
     report = args.report or f"reports/compare-{config.space}-{config.dataset}"
@@ -46,6 +47,25 @@ def run(args: argparse.Namespace) -> int:
     print(markdown_table(comparison.data))
     sys.stderr.write(f"nas: report written to {report}\n")
     return 0
+
+
+def parse_recipe(text: str | None) -> dict | None:
+    """``--recipe``: a training recipe as a YAML/JSON mapping, e.g. ``'{epochs: 2, network: {channels: 8}}'``."""
+    import yaml
+
+    from nas.errors import NasError
+
+    if text is None:
+        return None
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise NasError(f"--recipe is not a YAML mapping: {str(exc).splitlines()[0]}") from None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise NasError(f"--recipe expects a mapping such as '{{epochs: 2}}', got {text[:60]!r}")
+    return value
 
 
 def check_report_dir(report: str) -> None:
@@ -120,7 +140,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--metric",
         help="trained metric of the benchmark table (default: the table's: test_acc; valid_acc for nb101; "
-        "test_perplexity, lower is better, for nlp)",
+        "test_perplexity, lower is better, for nlp); with --recipe: valid_acc (default) or valid_loss",
+    )
+    parser.add_argument(
+        "--recipe",
+        metavar="YAML",
+        help="train every compared architecture with this training recipe (the training oracle, cached) instead of "
+        "reading a benchmark table, e.g. '{epochs: 2, network: {channels: 8, cells_per_stage: 1}}'; for spaces "
+        "and datasets without a table",
     )
     parser.add_argument(
         "--batch-size",

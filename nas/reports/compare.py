@@ -243,8 +243,13 @@ def markdown_report(comparison: ComparisonData, command: str) -> str:
         "",
         f"- Command: `{command}`",
         f"- Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- Architectures: {comparison.selection}; trained metric: `{config.metric}` of the {config.space} "
-        f"benchmark table ({comparison.asked} with a known value)"
+        f"- Architectures: {comparison.selection}; trained metric: `{config.metric}` "
+        + (
+            f"of the training oracle, each architecture trained here ({config.recipe.describe()})"
+            if config.recipe is not None
+            else f"of the {config.space} benchmark table"
+        )
+        + f" ({comparison.asked} with a known value)"
         + ("" if comparison.metric_higher_is_better else f"; lower is better, so the correlations are with -{config.metric}"),
         f"- Common set: {common} architectures scored by every proxy",
         f"- Dataset: {spec.description}",
