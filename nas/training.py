@@ -231,8 +231,8 @@ def train_architecture(
         momentum=recipe.momentum,
         nesterov=recipe.nesterov and recipe.momentum > 0,
     )
-    images = torch.from_numpy(np.ascontiguousarray(train_x))
-    labels = torch.from_numpy(np.ascontiguousarray(train_y))
+    images = torch.from_numpy(np.array(train_x))  # a writable copy (the split arrays are read-only)
+    labels = torch.from_numpy(np.array(train_y))
     steps_per_epoch = max(1, math.ceil(len(images) / recipe.batch_size))
     total_steps = recipe.epochs * steps_per_epoch
     curve: list[dict[str, float]] = []
@@ -326,8 +326,8 @@ def _evaluate(model: Any, images: np.ndarray, labels: np.ndarray, mean: Any, std
     loss_sum = correct = 0.0
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
-            x = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])).float() / 255.0
-            y = torch.from_numpy(np.ascontiguousarray(labels[start : start + batch_size]))
+            x = torch.from_numpy(np.array(images[start : start + batch_size])).float() / 255.0
+            y = torch.from_numpy(np.array(labels[start : start + batch_size]))
             logits = model((x - mean) / std)
             loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
             correct += float((logits.argmax(1) == y).sum())
