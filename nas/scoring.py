@@ -16,7 +16,9 @@ from the store (taking over any score whose claimant died or whose lease expired
 
 Each (architecture, proxy) score is computed on a freshly built model whose modules are
 initialised by position (:func:`nas.initialisation.initialise_by_position`), so scores are
-reproducible and independent of the order or the process they are computed in.
+reproducible and independent of the order or the process they are computed in. A proxy that can
+score from the architecture alone (an :class:`ArchitectureProxy`: ``params`` and ``flops`` in a
+space with closed-form counts) is asked first, and no model is built when it answers.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import sys
 import time
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import torch
@@ -91,12 +93,27 @@ class TransientFailure(ProxyResult):
     """A NaN caused by the run rather than by the architecture (a dead worker, out of memory): never stored."""
 
 
+@runtime_checkable
+class ArchitectureProxy(Protocol):
+    """A proxy that may score an architecture without building its network.
+
+    :meth:`score_architecture` returns the result computed from the architecture and the dataset
+    alone (``params`` and ``flops``: the space's closed-form counts), or ``None`` when it needs the
+    network; :class:`ScoringJob` then builds it and calls :meth:`Proxy.score`. Both ways must
+    give the same value (the store does not say which one computed it).
+    """
+
+    def score_architecture(self, space: SearchSpace, arch: Architecture, dataset: DatasetSpec) -> ProxyResult | None:
+        """The result for ``arch`` without its network, or ``None``."""
+
+
 @dataclass(frozen=True)
 class ScoringJob:
     """What the workers share: the space, the dataset, the batch and the initialisation seed.
 
-    Called with ``(arch_key, arch, proxy)``, it builds the model fresh, initialises it by
-    position and returns the proxy's result and the seconds taken; an exception becomes a NaN
+    Called with ``(arch_key, arch, proxy)``, it returns the proxy's result and the seconds taken.
+    An :class:`ArchitectureProxy` is asked first; otherwise (or when it answers ``None``) the
+    job builds the model fresh, initialises it by position and scores it. An exception becomes a NaN
     with reason ``"error: <ExcType>: <message>"`` (a :class:`TransientFailure` for
     :data:`TRANSIENT_ERRORS`). Every call runs with one intra-op thread, wherever it runs (in
     this process or in a worker), so a key always means the same value: different thread
@@ -114,11 +131,14 @@ class ScoringJob:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            torch.default_generator.manual_seed(self.seed)  # models are built on the CPU
-            model = initialise_by_position(self.space.build(arch, self.dataset), self.seed)
-            model = proxy.prepare(model)
-            context = ProxyContext(self.space.name, self.dataset.name, self.dataset.num_classes, self.seed)
-            result = _checked(proxy, proxy.score(model, self.batch, context))
+            found = proxy.score_architecture(self.space, arch, self.dataset) if isinstance(proxy, ArchitectureProxy) else None
+            if found is None:
+                torch.default_generator.manual_seed(self.seed)  # models are built on the CPU
+                model = initialise_by_position(self.space.build(arch, self.dataset), self.seed)
+                model = proxy.prepare(model)
+                context = ProxyContext(self.space.name, self.dataset.name, self.dataset.num_classes, self.seed)
+                found = proxy.score(model, self.batch, context)
+            result = _checked(proxy, found)
         except TRANSIENT_ERRORS as exc:
             result = TransientFailure(math.nan, failure_of(exc).reason)
         except Exception as exc:  # one architecture's failure is its NaN, not the run's end

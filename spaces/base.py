@@ -93,16 +93,49 @@ class SearchSpace(ABC):
     def build(self, arch: Architecture, dataset: DatasetSpec) -> nn.Module:
         """An untrained network for ``dataset`` (its input shape and class count)."""
 
+    def closed_form_parameters(self, arch: Architecture, dataset: DatasetSpec) -> int | None:
+        """Trainable parameters of ``build(arch, dataset)``, computed without building it; ``None`` if unknown.
+
+        Optional: a space that can count from the architecture alone overrides this (and
+        :meth:`closed_form_flops`); the value must equal the built network's count exactly.
+        :meth:`count_parameters` and the ``params`` proxy use it when it is not ``None`` and
+        build the network otherwise. The default is ``None``.
+        """
+        return None
+
+    def closed_form_flops(self, arch: Architecture, dataset: DatasetSpec) -> int | None:
+        """:func:`nas.flops.count_flops` of ``build(arch, dataset)`` on one example, without building it; ``None`` if unknown.
+
+        Optional, like :meth:`closed_form_parameters`: the value must equal the count of the built
+        network (every convolution and linear layer each time it runs, per example; see
+        :mod:`nas.flops`). :meth:`count_flops` and the ``flops`` proxy use it when it is not
+        ``None``. The default is ``None``.
+        """
+        return None
+
     def count_parameters(self, arch: Architecture, dataset: DatasetSpec) -> int:
-        """Trainable parameters of the built network."""
+        """Trainable parameters of the built network (:meth:`closed_form_parameters` when the space has it)."""
+        closed = self.closed_form_parameters(arch, dataset)
+        if closed is not None:
+            return closed
         model = self.build(arch, dataset)
         return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
     def count_flops(self, arch: Architecture, dataset: DatasetSpec) -> int:
-        """Multiply-accumulate operations of one forward pass of one example."""
+        """Multiply-accumulate operations of one forward pass of one example.
+
+        :meth:`closed_form_flops` when the space has it; otherwise the built network is run on
+        one example (token ids for a text dataset, an image otherwise) by :func:`nas.flops.count_flops`.
+        """
+        closed = self.closed_form_flops(arch, dataset)
+        if closed is not None:
+            return closed
+        import torch
+
         from nas.flops import count_flops
 
-        return count_flops(self.build(arch, dataset), dataset.input_shape)
+        dtype = torch.long if dataset.kind == "text" else torch.float32
+        return count_flops(self.build(arch, dataset), dataset.input_shape, dtype)
 
 
 def arch_key(space: SearchSpace, arch: Architecture, invariance: str) -> tuple[str, Architecture]:

@@ -271,16 +271,15 @@ class Nb101Space(SearchSpace):
 
     def check(self, cell: Nb101Cell) -> None:
         """Raise :class:`NasError` unless ``cell`` is valid."""
+        self._pruned(cell)
+
+    def _pruned(self, cell: Nb101Cell) -> PrunedCell:
+        """The pruned ``cell``; :class:`NasError` unless it is valid."""
         pruned = prune(cell)
         if pruned is None:
             raise NasError("NAS-Bench-101 cell is invalid: no path from the input to the output")
         if pruned.num_edges > MAX_EDGES:
             raise NasError(f"NAS-Bench-101 cell is invalid: {pruned.num_edges} edges after pruning, at most {MAX_EDGES} allowed")
-
-    def _pruned(self, cell: Nb101Cell) -> PrunedCell:
-        self.check(cell)
-        pruned = prune(cell)
-        assert pruned is not None
         return pruned
 
     # -- sampling and edits ----------------------------------------------------------------
@@ -338,6 +337,75 @@ class Nb101Space(SearchSpace):
         if dataset.kind != "image":
             raise NasError(f"space 'nb101' builds image classifiers; dataset {dataset.name!r} is {dataset.kind}")
         return Nb101Network(self._pruned(_as_cell(arch)), in_channels=dataset.input_shape[0], num_classes=dataset.num_classes)
+
+    def closed_form_parameters(self, arch: Architecture, dataset: DatasetSpec) -> int:
+        """Trainable parameters of :meth:`build`'s network, in closed form (see :func:`network_counts`)."""
+        return network_counts(self._pruned(_as_cell(arch)), dataset)[0]
+
+    def closed_form_flops(self, arch: Architecture, dataset: DatasetSpec) -> int:
+        """Multiply-accumulates of one example through :meth:`build`'s network, in closed form (see :func:`network_counts`)."""
+        return network_counts(self._pruned(_as_cell(arch)), dataset)[1]
+
+
+def network_counts(cell: PrunedCell, dataset: DatasetSpec) -> tuple[int, int]:
+    """``(parameters, flops)`` of :class:`Nb101Network` for ``cell`` and ``dataset``, without building it.
+
+    Counted as the built module is: every convolution weight (no biases) and both affine
+    parameters of its batch norm, and the dense layer's weight and bias; FLOPs (:mod:`nas.flops`)
+    are each convolution's ``kernel elements * c_in * c_out`` per position (all are stride 1,
+    'same' padding, so positions are those of the stack: ``H x W``, then halved with rounding up by
+    each ceil-mode 2x2 max-pool) plus the dense layer's ``c * classes + classes``, per example.
+    Every vertex of the pruned cell and every input projection runs once per cell (see
+    :func:`cell_counts`).
+    """
+    if dataset.kind != "image" or len(dataset.input_shape) != 3:
+        raise NasError(f"space 'nb101' builds image classifiers; dataset {dataset.name!r} is {dataset.kind}")
+    in_channels, height, width = dataset.input_shape
+    stem = 9 * in_channels * STEM_CHANNELS
+    params, flops = stem + 2 * STEM_CHANNELS, stem * height * width
+    channels = STEM_CHANNELS
+    cells: dict[tuple[int, int], tuple[int, int]] = {}  # the counts of each (in, out) channel pair, computed once
+    for stack in range(NUM_STACKS):
+        out_channels = channels
+        if stack > 0:
+            height, width = -(-height // 2), -(-width // 2)
+            out_channels = channels * 2
+        for _ in range(CELLS_PER_STACK):
+            if (channels, out_channels) not in cells:
+                cells[channels, out_channels] = cell_counts(cell, channels, out_channels)
+            weights, norms = cells[channels, out_channels]
+            params += weights + norms
+            flops += weights * height * width
+            channels = out_channels
+    dense = channels * dataset.num_classes + dataset.num_classes
+    return params + dense, flops + dense
+
+
+def cell_counts(cell: PrunedCell, in_channels: int, out_channels: int) -> tuple[int, int]:
+    """``(convolution weights, batch-norm parameters)`` of one :class:`Nb101CellModule`.
+
+    The vertices' channels are :func:`vertex_channels` (the output's split over the vertices
+    feeding it, the others the largest of their successors). Each interior ``conv3x3`` or
+    ``conv1x1`` vertex of ``c`` channels has ``9c^2`` or ``c^2`` weights, a max-pool none; each
+    vertex ``t`` the input feeds (the output included) has a 1x1 projection of ``in_channels *
+    c_t`` weights; every convolution has a batch norm of ``2 c`` parameters.
+    """
+    matrix = cell.matrix
+    channels = vertex_channels(in_channels, out_channels, matrix)
+    weights = norms = 0
+    for t in range(1, cell.num_vertices):
+        if matrix[0][t]:
+            weights += in_channels * channels[t]
+            norms += 2 * channels[t]
+    for t, op in enumerate(cell.ops[1:-1], start=1):
+        if op != MAXPOOL3X3:
+            weights += _KERNEL_ELEMENTS[op] * channels[t] ** 2
+            norms += 2 * channels[t]
+    return weights, norms
+
+
+#: kernel elements of the convolution vertices
+_KERNEL_ELEMENTS = {CONV3X3: 9, CONV1X1: 1}
 
 
 def _as_cell(arch: Architecture) -> Nb101Cell:

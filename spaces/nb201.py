@@ -38,6 +38,9 @@ NUM_NODES = 4
 #: An NAS-Bench-201 architecture: the operation of each edge, in the order of :data:`EDGES`.
 NB201Arch = tuple[str, str, str, str, str, str]
 
+#: the benchmark network's width of the first stage, cells per stage and stages
+_STEM_CHANNELS, _CELLS_PER_STAGE, _STAGES = 16, 5, 3
+
 _SHUFFLE_SEED = 88
 _FORMAT_HINT = "expected '|op~0|+|op~0|op~1|+|op~0|op~1|op~2|'"
 _ZERO = "#"
@@ -296,8 +299,8 @@ class NB201Network(nn.Module):
         arch: NB201Arch,
         num_classes: int,
         in_channels: int = 3,
-        channels: int = 16,
-        cells_per_stage: int = 5,
+        channels: int = _STEM_CHANNELS,
+        cells_per_stage: int = _CELLS_PER_STAGE,
     ):
         super().__init__()
         self.arch = arch
@@ -307,7 +310,7 @@ class NB201Network(nn.Module):
         )
         layers: list[nn.Module] = []
         c_prev = channels
-        for stage in range(3):
+        for stage in range(_STAGES):
             c_stage = channels * 2**stage
             if stage > 0:
                 layers.append(ResidualBlock(c_prev, c_stage))
@@ -394,7 +397,7 @@ class NB201Space(SearchSpace):
         ]
 
     def build(
-        self, arch: NB201Arch, dataset: DatasetSpec, *, channels: int = 16, cells_per_stage: int = 5
+        self, arch: NB201Arch, dataset: DatasetSpec, *, channels: int = _STEM_CHANNELS, cells_per_stage: int = _CELLS_PER_STAGE
     ) -> NB201Network:
         """The untrained benchmark network of ``arch`` for ``dataset``.
 
@@ -403,15 +406,77 @@ class NB201Space(SearchSpace):
         family at another width or depth (e.g. ``channels=1``).
         """
         arch = check_arch(arch)
-        if dataset.kind != "image" or len(dataset.input_shape) != 3:
-            raise NasError(f"NB201 networks take images (C, H, W); dataset {dataset.name!r} is {dataset.kind}")
-        in_channels, height, width = dataset.input_shape
-        if height % 4 or width % 4:
-            raise NasError(
-                f"NB201 networks halve the resolution twice; input {height}x{width} of {dataset.name!r} "
-                "must have height and width divisible by 4"
-            )
+        in_channels, _, _ = _image_shape(dataset)
         for label, value in (("channels", channels), ("cells_per_stage", cells_per_stage)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise NasError(f"NB201 {label} must be a positive integer, got {value!r}")
         return NB201Network(arch, dataset.num_classes, in_channels, channels, cells_per_stage)
+
+    def closed_form_parameters(self, arch: NB201Arch, dataset: DatasetSpec) -> int:
+        """Trainable parameters of the benchmark network of ``arch`` (:meth:`build`'s defaults), in closed form.
+
+        Equal to the built network's count (see :func:`network_counts`), in microseconds instead
+        of the tens of milliseconds a build takes.
+        """
+        return network_counts(check_arch(arch), dataset)[0]
+
+    def closed_form_flops(self, arch: NB201Arch, dataset: DatasetSpec) -> int:
+        """Multiply-accumulates of one example through the benchmark network of ``arch``, in closed form.
+
+        Equal to :func:`nas.flops.count_flops` of the built network (see :func:`network_counts`).
+        """
+        return network_counts(check_arch(arch), dataset)[1]
+
+
+def _image_shape(dataset: DatasetSpec) -> tuple[int, int, int]:
+    """``(channels, height, width)`` of ``dataset``'s images; :class:`NasError` unless NB201 networks take them."""
+    if dataset.kind != "image" or len(dataset.input_shape) != 3:
+        raise NasError(f"NB201 networks take images (C, H, W); dataset {dataset.name!r} is {dataset.kind}")
+    in_channels, height, width = dataset.input_shape
+    if height % 4 or width % 4:
+        raise NasError(
+            f"NB201 networks halve the resolution twice; input {height}x{width} of {dataset.name!r} "
+            "must have height and width divisible by 4"
+        )
+    return in_channels, height, width
+
+
+#: kernel elements of the edge operations that hold a convolution (a :class:`ReLUConvBN`)
+_CONV_KERNEL_ELEMENTS = {"nor_conv_1x1": 1, "nor_conv_3x3": 9}
+
+
+def network_counts(arch: NB201Arch, dataset: DatasetSpec) -> tuple[int, int]:
+    """``(parameters, flops)`` of :class:`NB201Network` for ``arch`` and ``dataset``, without building it.
+
+    The benchmark network (16 channels, 5 cells per stage), counted as the built module is:
+    parameters are every convolution weight (no biases), both affine parameters of every batch
+    norm and the classifier's weight and bias; FLOPs (:mod:`nas.flops`) are each convolution's
+    ``kernel elements * c_in * c_out`` per output position plus the classifier's
+    ``c * classes + classes``, per example. Every edge of every cell holds its module and runs,
+    dead or not (``none``, ``skip_connect`` and ``avg_pool_3x3`` hold no parameters and count no
+    FLOPs), so a cell on ``c`` channels and ``h x w`` positions has ``k c^2 + 2 c m`` parameters
+    and ``k c^2 h w`` FLOPs, ``k`` the summed kernel elements and ``m`` the number of its
+    convolutions. A reduction block from ``a`` to ``b`` channels (3x3 stride-2 and 3x3
+    convolutions, 1x1 shortcut after 2x2 pooling, all at the halved resolution) has
+    ``9ab + 9b^2 + ab`` weights and two batch norms.
+    """
+    in_channels, height, width = _image_shape(dataset)
+    kernel = sum(_CONV_KERNEL_ELEMENTS.get(op, 0) for op in arch)
+    convs = sum(op in _CONV_KERNEL_ELEMENTS for op in arch)
+    channels = _STEM_CHANNELS
+    stem = 9 * in_channels * channels
+    params, flops = stem + 2 * channels, stem * height * width
+    previous = channels
+    for stage in range(_STAGES):
+        c = channels * 2**stage
+        positions = (height >> stage) * (width >> stage)  # each reduction halves both sides
+        if stage > 0:
+            block = 9 * previous * c + 9 * c * c + previous * c
+            params += block + 4 * c
+            flops += block * positions
+        cell = kernel * c * c
+        params += _CELLS_PER_STAGE * (cell + 2 * c * convs)
+        flops += _CELLS_PER_STAGE * cell * positions
+        previous = c
+    classifier = previous * dataset.num_classes + dataset.num_classes
+    return params + 2 * previous + classifier, flops + classifier

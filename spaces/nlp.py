@@ -569,27 +569,41 @@ class NlpSpace(SearchSpace):
             raise NasError(f"space 'nlp' builds language models; dataset {dataset.name!r} is {dataset.kind}")
         return NlpLanguageModel(_as_cell(arch), vocab_size=dataset.num_classes)
 
-    def count_flops(self, arch: Architecture, dataset: DatasetSpec) -> int:
-        """Multiply-accumulates of one sequence of ``dataset.input_shape`` tokens.
+    def closed_form_parameters(self, arch: Architecture, dataset: DatasetSpec) -> int:
+        """Trainable parameters of :meth:`build`'s language model, in closed form (see :func:`network_counts`)."""
+        return network_counts(_as_cell(arch), dataset)[0]
 
-        :func:`nas.flops.count_flops` feeds a float input; the model is wrapped so that input
-        becomes token ids (the wrapper adds no operations).
-        """
-        from nas.flops import count_flops
-
-        return count_flops(_FloatToTokens(self.build(arch, dataset), dataset.num_classes), dataset.input_shape)
+    def closed_form_flops(self, arch: Architecture, dataset: DatasetSpec) -> int:
+        """Multiply-accumulates of one sequence of ``dataset.input_shape`` tokens, in closed form (see :func:`network_counts`)."""
+        return network_counts(_as_cell(arch), dataset)[1]
 
 
-class _FloatToTokens(nn.Module):
-    """Runs a language model on token ids drawn from a uniform [0, 1) float tensor."""
+def network_counts(cell: NlpCell, dataset: DatasetSpec) -> tuple[int, int]:
+    """``(parameters, flops)`` of :class:`NlpLanguageModel` for ``cell`` and ``dataset``, without building it.
 
-    def __init__(self, model: nn.Module, vocab_size: int):
-        super().__init__()
-        self.model = model
-        self.vocab_size = vocab_size
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model((x * self.vocab_size).long().clamp_(0, self.vocab_size - 1))
+    ``V = dataset.num_classes`` is the vocabulary. Parameters: the embedding's ``V * 400``
+    weights (the decoder's weight is the same tensor, counted once), the decoder's ``V`` biases,
+    and in each of the 3 layers every ``linear`` node's ``w * h + h``, where ``h`` is the layer's
+    hidden size (600, 600, 400) and ``w`` the node's concatenated input width (the layer's input
+    size for ``x``, ``h`` for any other input). Every ``linear`` node has parameters, even one
+    feeding no new hidden state. FLOPs (:mod:`nas.flops`) of one sequence of
+    ``T = dataset.input_shape[0]`` tokens: per token, each layer's ``linear`` nodes that are
+    computed (those some new hidden state depends on) count ``w * h + h`` and the decoder
+    ``400 * V + V``; the embedding look-up and the element-wise ops count 0.
+    """
+    if dataset.kind != "text":
+        raise NasError(f"space 'nlp' builds language models; dataset {dataset.name!r} is {dataset.kind}")
+    vocab = dataset.num_classes
+    needed = _ancestors(cell, [f"h_new_{k}" for k in range(cell.num_states)])
+    sizes = [EMBEDDING_SIZE] + [HIDDEN_SIZE] * (NUM_LAYERS - 1) + [EMBEDDING_SIZE]
+    params, per_token = vocab * EMBEDDING_SIZE + vocab, EMBEDDING_SIZE * vocab + vocab
+    for input_size, hidden in zip(sizes, sizes[1:]):
+        for node in cell.nodes:
+            if node.op == "linear":
+                linear = sum(input_size if i == "x" else hidden for i in node.inputs) * hidden + hidden
+                params += linear
+                per_token += linear if node.name in needed else 0
+    return params, dataset.input_shape[0] * per_token
 
 
 def _same_arity_ops(node: NlpNode) -> list[str]:

@@ -103,6 +103,14 @@ class SubsetSpace(SearchSpace):
         """The full space's network."""
         return self.base.build(arch, dataset)
 
+    def closed_form_parameters(self, arch: Architecture, dataset: DatasetSpec) -> int | None:
+        """The base space's closed-form parameter count."""
+        return self.base.closed_form_parameters(arch, dataset)
+
+    def closed_form_flops(self, arch: Architecture, dataset: DatasetSpec) -> int | None:
+        """The base space's closed-form FLOP count."""
+        return self.base.closed_form_flops(arch, dataset)
+
     def count_parameters(self, arch: Architecture, dataset: DatasetSpec) -> int:
         """The full space's count."""
         return self.base.count_parameters(arch, dataset)

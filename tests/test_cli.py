@@ -129,12 +129,18 @@ def test_ray_is_mentioned_only_by_the_commands_that_support_it() -> None:
 
     commands = dict(_subcommands(build_parser()))
 
+    def options(command: str) -> set[str]:
+        return {option for a in commands[command]._actions for option in a.option_strings}
+
     def workers_help(command: str) -> str:
         return next(a.help for a in commands[command]._actions if "--workers" in a.option_strings)
 
-    assert "Ray" not in workers_help("nas search")
-    assert all("Ray" not in (a.help or "") for a in commands["nas search"]._actions)
-    assert "Ray" in workers_help("nas score") and "Ray" in workers_help("nas compare")
+    # score, compare and search (scoring and the training oracle) run on Ray; the others do not offer it
+    for command in ("nas score", "nas compare", "nas search"):
+        assert "Ray" in workers_help(command) and "--ray-address" in options(command)
+    for command, parser in commands.items():
+        if "--ray-address" not in options(command):
+            assert all("Ray" not in (a.help or "") for a in parser._actions), command
 
 
 def test_perf_and_calibrate_default_to_nb201_and_its_first_dataset(capsys: pytest.CaptureFixture[str]) -> None:
