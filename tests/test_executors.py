@@ -52,7 +52,8 @@ def space():
 
 @pytest.fixture(scope="module")
 def batch() -> Batch:
-    return load_batch("cifar10", data="normal", size=8, seed=0)
+    """16 images: the same-bytes test's epsilon reduces over them; the other proxies here ignore the batch or not its size."""
+    return load_batch("cifar10", data="normal", size=16, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -153,21 +154,19 @@ def test_a_proxy_error_is_stored_and_retry_failed_recomputes_it(space, batch, ar
             assert scorer.last_stats.computed == 1  # only the failure is recomputed
 
 
-def test_serial_and_local_scoring_give_the_same_bytes_whatever_the_caller_threads(space, archs):
+def test_serial_and_local_scoring_give_the_same_bytes_whatever_the_caller_threads(space, batch, archs, local):
     import torch
 
     epsilon = create_proxy("epsilon", collapse="off")  # the direct path: reductions over many channels
-    real = load_batch("cifar10", data="normal", size=16, seed=0)
     sample = archs[:4]
     threads = torch.get_num_threads()
     torch.set_num_threads(2)  # as a user's process has; each scoring call must still run on one thread
     try:
-        with Scorer(space, "cifar10", real, executor="serial") as serial:
+        with Scorer(space, "cifar10", batch, executor="serial") as serial:
             in_process = serial.values(sample, epsilon)
     finally:
         torch.set_num_threads(threads)
-    with Scorer(space, "cifar10", real, executor="local", workers=2) as pool:
-        in_workers = pool.values(sample, epsilon)
+    in_workers = local.values(sample, epsilon)  # the module's pool of 2 workers, on the same batch of 16
     # exact: one intra-op thread everywhere, the same code on the same CPU
     assert in_process.tobytes() == in_workers.tobytes()
 

@@ -170,29 +170,8 @@ def test_every_exact_proxy_gets_its_own_value_for_class_mates(batch: Batch) -> N
         assert scorer.values([a], create_proxy("params"))[0] > scorer.values([b], create_proxy("params"))[0]
 
 
-#: settings that keep the order test short without changing what it checks (the same code paths)
-_CHEAP: dict[str, dict[str, object]] = {"swap": {"repeats": 2}}
-
-
-@pytest.mark.slow
-def test_scores_do_not_depend_on_the_order_architectures_are_scored_in(tmp_path, batch: Batch) -> None:
-    """200 architectures (100 pairs of class-mates), forward and reversed, in two fresh stores."""
-    space = NarrowNB201()
-    rng = random.Random(2)
-    pairs = rng.sample([c for c in _classes(space, "function")], 100)
-    archs = [arch for members in pairs for arch in rng.sample(members, 2)]
-    assert len(set(archs)) == 200
-    results = {}
-    for direction, order in (("forward", archs), ("reversed", archs[::-1])):
-        with ScoreStore.open(tmp_path / direction) as store, Scorer(space, "cifar10", batch, store=store) as scorer:
-            results[direction] = {
-                name: dict(zip(map(space.format, order), scorer.values(order, create_proxy(name, **_CHEAP.get(name, {})))))
-                for name in BUILT_IN
-            }
-    for name in BUILT_IN:
-        forward, reversed_ = results["forward"][name], results["reversed"][name]
-        differing = [s for s in forward if not _same(forward[s], reversed_[s], 0.0)]
-        assert not differing, (name, len(differing), differing[:3])  # exact: same strings, same values
+# test_scores_do_not_depend_on_the_order_architectures_are_scored_in is in test_invariance_order.py,
+# a file of its own so that pytest-xdist runs it beside the tests of this file, not after them.
 
 
 def test_initialisation_by_position_ignores_what_was_built_before() -> None:

@@ -220,15 +220,31 @@ def test_a_killed_cli_run_resumes_where_it_stopped(tmp_path):
     command += ["--data", "normal", "--batch-size", "4", "--no-progress"]
     database = tmp_path / "cache" / STORE_FILE
     run = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    kept = 0
-    while kept < 5 and run.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-        if database.exists():
-            with sqlite3.connect(database, timeout=10) as raw:
-                kept = raw.execute("SELECT COUNT(*) FROM scores").fetchone()[0] if _has_table(raw) else 0
-    run.send_signal(signal.SIGKILL)
-    run.wait()
+    deadline = time.monotonic() + 120
+    kept, lock = 0, None
+    try:
+        # Each look holds the store's write lock while it counts, and the look that finds 5 rows
+        # keeps it until the kill: the run cannot commit another score meanwhile (it waits on the
+        # lock), so it is killed mid-run however fast it scores (params may take microseconds).
+        while run.poll() is None and time.monotonic() < deadline:
+            if lock is None and database.exists():
+                lock = sqlite3.connect(database, timeout=10, isolation_level=None)
+            if lock is not None:
+                try:
+                    lock.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError:  # the run held it too long (creating the schema): look again
+                    time.sleep(0.01)
+                    continue
+                kept = lock.execute("SELECT COUNT(*) FROM scores").fetchone()[0] if _has_table(lock) else 0
+                if kept >= 5:
+                    break
+                lock.execute("ROLLBACK")
+            time.sleep(0.01)
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    finally:
+        if lock is not None:
+            lock.close()  # rolls back: the lock only ever read
     assert run.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     with sqlite3.connect(database) as raw:
         kept = raw.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
@@ -245,7 +261,8 @@ def test_a_killed_cli_run_resumes_where_it_stopped(tmp_path):
     rows = list(csv.DictReader(again.stdout.splitlines()))
     space = create_space("nb201")
     archs = [space.parse(row["arch"]) for row in rows]
-    with Scorer(space, "cifar10", load_batch("cifar10", data="normal", size=4, seed=0)) as direct:
+    # in this process, without a worker pool (executors give the same values: test_executors.py)
+    with Scorer(space, "cifar10", load_batch("cifar10", data="normal", size=4, seed=0), executor="serial") as direct:
         expected = direct.values(archs, create_proxy("params"))
     np.testing.assert_array_equal([float(row["params"]) for row in rows], expected)
 
