@@ -84,6 +84,31 @@ def cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits, targets)
 
 
+def all_finite(tensor: torch.Tensor) -> bool:
+    """Whether every value of ``tensor`` is finite; usually one summation instead of an elementwise test.
+
+    A finite sum proves every value finite (a NaN or an infinity makes the sum NaN or infinite);
+    only when the sum is not finite (a non-finite value, or finite values overflowing the sum)
+    are the values tested one by one.
+    """
+    values = tensor.detach()
+    return bool(torch.isfinite(values.sum())) or bool(torch.isfinite(values).all())
+
+
+def channels_last(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """Store ``model``'s 4-D parameters and buffers channels-last (in place); return 4-D ``inputs`` the same way.
+
+    On one CPU core, convolutions, batch norm and average pooling of NAS-Bench-201's feature maps
+    (16 to 64 channels) run 2 to 4 times faster on channels-last tensors than on the default
+    layout. The values are those of the default layout up to float rounding (sums are accumulated
+    in another order); the shapes, and so every index a proxy reads, are unchanged.
+    """
+    model.to(memory_format=torch.channels_last)
+    if inputs.dim() == 4:
+        return inputs.contiguous(memory_format=torch.channels_last)
+    return inputs
+
+
 def checked(value: float, what: str) -> ProxyResult:
     """``value`` as a result, or NaN naming ``what`` when it is not finite."""
     if math.isfinite(value):

@@ -25,9 +25,26 @@ one example, which orders architectures as the benchmark's FLOPs do); and
 :func:`aznas_aggregate` is the population-level combination (the analogue of
 :func:`nas.comparing.vote`, with ``log(rank / N)`` summed instead of fractional ranks averaged,
 and missing scores ranked worst instead of skipped). ``AZNAS_MEMBERS`` names the four proxies.
-Each proxy runs its own forward pass (``az_expressivity`` and ``az_progressivity`` repeat the
-same one, without gradients), so the three cost about four forward passes instead of the
-authors' one forward and backward pass; the values are those of the shared pass.
+Each proxy runs its own pass (``az_expressivity`` and ``az_progressivity`` one forward pass
+without gradients, ``az_trainability`` one forward pass and the stages' vector-Jacobian
+products), so the three cost about four forward passes instead of the authors' one forward and
+backward pass; the values are those of the shared pass. (The scoring engine builds a fresh
+network for every architecture and proxy, possibly in different processes, so the proxies have
+no built network in common whose pass they could share.)
+
+**Speed.** The network and its inputs are put in channels-last memory order before the pass
+(:func:`nas.proxies._util.channels_last`): on one CPU core the convolutions, batch norms and
+poolings of NAS-Bench-201 then run 2 to 4 times faster. Scores equal those of the default layout
+up to float32 rounding (the layout changes the order in which sums are accumulated): measured on
+20 random NAS-Bench-201 CIFAR-10 networks at the defaults, differences below 1e-6 relative
+(expressivity), 2e-6 absolute (progressivity, a difference of entropies) and 4e-4 relative
+(trainability, whose terms ``2 - s - 1/s`` are small differences of numbers near 1). Against the
+same networks computed in float64, float32 channels-last scores were off by up to 4e-7, 4e-6 and
+2e-4 relative, default-layout ones by up to 2e-9, 2e-7 and 3e-5: float32 rounding either way,
+the channels-last convolutions rounding a little more. The definition is unchanged (so is the
+version). Measured CPU time per NAS-Bench-201 network at batch 64, one thread (mean of 20):
+about 0.33 s for ``az_expressivity`` and for ``az_progressivity``, 0.66 s for
+``az_trainability``, half of the default layout's.
 
 Published Spearman correlations on NAS-Bench-201 (all 15,625 architectures): 0.913 on CIFAR-10 by
 the authors; 0.892 / 0.880 / 0.859 on CIFAR-10 / CIFAR-100 / ImageNet16-120 as re-run in the
@@ -49,7 +66,7 @@ from nas.errors import NasError
 from nas.metrics import oriented_scores
 from nas.initialisation import position_seed
 from nas.proxies import register_proxy
-from nas.proxies._util import ForwardHooks, checked, inputs_for
+from nas.proxies._util import ForwardHooks, all_finite, channels_last, checked, inputs_for
 from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
 
 #: the proxies whose scores :func:`aznas_aggregate` combines into AZ-NAS (complexity = ``flops``)
@@ -145,7 +162,7 @@ def stage_features(
         out = outputs[0]
         if not isinstance(out, torch.Tensor) or not out.is_floating_point() or out.dim() != 4:
             return ProxyResult.nan(f"az-nas: stage {name!r} did not return a (batch, channels, height, width) feature map")
-        if not bool(torch.isfinite(out.detach()).all()):
+        if not all_finite(out):
             return ProxyResult.nan(f"az-nas: the output of stage {name!r} is not finite")
         features.append(out)
     if len(features) < 2:
@@ -168,16 +185,26 @@ def spectral_entropy(feature: torch.Tensor) -> float | None:
     below ``-1e-8``). A zero covariance (a constant feature map) gives ``None`` (the authors'
     ``0/0`` = NaN, which they turn into ``-inf``).
     """
-    channels = feature.shape[1]
-    rows = feature.detach().to(torch.float64).movedim(1, -1).reshape(-1, channels)
-    centred = rows - rows.mean(dim=0, keepdim=True)
-    covariance = centred.T @ centred / rows.shape[0]
+    columns = _channel_columns(feature)
+    columns -= columns.mean(dim=1, keepdim=True)
+    covariance = columns @ columns.T / columns.shape[1]
     eigenvalues = torch.linalg.eigvalsh(covariance).clamp_min(0.0)
     total = eigenvalues.sum()
     if not bool(total > 0):
         return None
     p = eigenvalues / total
     return float((-p * torch.log(p + _LOG_EPS)).sum())
+
+
+def _channel_columns(feature: torch.Tensor) -> torch.Tensor:
+    """A ``(batch, channels, height, width)`` map as a new float64 ``channels x (b*h*w)`` matrix, row-major.
+
+    One copy (the conversion); products ``A @ B.T`` of such matrices are the float64 matrix
+    products over the observations that run fastest on the CPU.
+    """
+    channels = feature.shape[1]
+    columns = feature.detach().transpose(0, 1).to(torch.float64, copy=True, memory_format=torch.contiguous_format)
+    return columns.reshape(channels, -1)
 
 
 def stage_entropies(names: Sequence[str], features: Sequence[torch.Tensor]) -> list[float] | ProxyResult:
@@ -225,9 +252,7 @@ def jacobian_spectral_norm(g_in: torch.Tensor, g_out: torch.Tensor) -> float:
             raise NasError(f"az-nas: cannot match a {tuple(g_in.shape[2:])} input to a {tuple(g_out.shape[2:])} output")
         g_in = F.pixel_unshuffle(g_in, stride)
     b, co, ho, wo = g_out.shape
-    rows_out = g_out.to(torch.float64).permute(0, 2, 3, 1).reshape(-1, co)
-    rows_in = g_in.to(torch.float64).permute(0, 2, 3, 1).reshape(-1, g_in.shape[1])
-    matrix = rows_in.T @ rows_out / (b * ho * wo)
+    matrix = _channel_columns(g_in) @ _channel_columns(g_out).T / (b * ho * wo)
     return float(torch.linalg.svdvals(matrix).max())
 
 
@@ -247,7 +272,8 @@ def trainability_scores(
     terms = []
     for index in reversed(range(1, len(features))):
         f_in, f_out = features[index - 1], features[index]
-        g_out = torch.randint(0, 2, f_out.shape, generator=generator).to(f_out.dtype).mul_(2).sub_(1).to(f_out.device)
+        g_out = torch.randint(0, 2, f_out.shape, generator=generator, dtype=f_out.dtype).mul_(2).sub_(1)
+        g_out = g_out.to(f_out.device).contiguous(memory_format=_memory_format(f_out))
         g_in = None
         if f_out.requires_grad and f_in.requires_grad:
             (g_in,) = torch.autograd.grad(f_out, f_in, grad_outputs=g_out, retain_graph=False, allow_unused=True)
@@ -259,6 +285,13 @@ def trainability_scores(
             )
         terms.append(trainability_term(jacobian_spectral_norm(g_in.detach(), g_out)))
     return terms
+
+
+def _memory_format(tensor: torch.Tensor) -> torch.memory_format:
+    """``torch.channels_last`` for a 4-D tensor stored channels-last (and not also contiguous), else contiguous."""
+    if tensor.dim() == 4 and not tensor.is_contiguous() and tensor.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 # ---- initialisation, inputs, the proxies -------------------------------------------------------
@@ -312,7 +345,7 @@ class _AzProxy(Proxy):
                 raise NasError(f"proxy {self.name!r}: inputs=normal needs floating inputs, the batch has {inputs.dtype}")
             generator = torch.Generator(device="cpu").manual_seed(context.seed)
             inputs = torch.randn(inputs.shape, generator=generator, dtype=inputs.dtype).to(inputs.device)
-        return inputs
+        return channels_last(model, inputs)
 
     def _entropies(self, model: nn.Module, batch: Batch, context: ProxyContext) -> list[float] | ProxyResult:
         inputs = self._prepared_inputs(model, batch, context)

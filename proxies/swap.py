@@ -22,14 +22,18 @@ import torch.nn as nn
 from nas.errors import NasError
 from nas.initialisation import position_seed
 from nas.proxies import register_proxy
-from nas.proxies._util import ForwardHooks, checked, inputs_for
+from nas.proxies._util import ForwardHooks, all_finite, checked, inputs_for
 from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
 
 #: values of the setting ``init``
 INITS = ("normal", "model")
 
-#: bits per int64 word of a packed pattern (63: the sign bit stays 0)
-_WORD_BITS = 63
+#: examples per word of a packed pattern: a word is a float32 matrix product of 0/1 values and
+#: powers of two, exact below 2**24
+_WORD_BITS = 24
+#: up to this many examples, the distinct patterns are marked in a table of 2**examples flags
+#: (1 MiB at most) instead of being sorted
+_TABLE_BITS = 20
 
 #: default (mu, sigma) of the size regulariser, in millions of parameters, per (space, dataset):
 #: mu = the largest network of the space, sigma = the mean size of its networks (uniform over
@@ -47,17 +51,17 @@ def pack_patterns(active: torch.Tensor) -> torch.Tensor:
     """Each unit's activation pattern over the examples as integers: ``(units, words)`` int64.
 
     ``active`` is a boolean ``(examples, units)`` matrix; the pattern of unit ``u`` is column
-    ``u``. Examples are packed 63 to an int64 word (bit ``k`` of word ``w`` is example
-    ``63 w + k``), so two units have equal rows exactly when their patterns are equal.
+    ``u``. Examples are packed 24 to a word (bit ``k`` of word ``w`` is example ``24 w + k``), so
+    two units have equal rows exactly when their patterns are equal. Each word is one float32
+    product of the powers of two with the 0/1 rows (exact: every value is an integer below 2**24).
     """
     examples, units = active.shape
+    values = active.to(torch.float32)
     words = []
     for start in range(0, examples, _WORD_BITS):
-        chunk = active[start : start + _WORD_BITS].to(torch.int64)
-        weights = torch.ones(chunk.shape[0], dtype=torch.int64, device=chunk.device) << torch.arange(
-            chunk.shape[0], device=chunk.device
-        )
-        words.append((chunk * weights[:, None]).sum(dim=0))
+        chunk = values[start : start + _WORD_BITS]
+        powers = torch.pow(2.0, torch.arange(chunk.shape[0], dtype=torch.float32, device=chunk.device))
+        words.append((powers @ chunk).to(torch.int64))
     if not words:
         return torch.zeros(units, 0, dtype=torch.int64)
     return torch.stack(words, dim=1)
@@ -83,13 +87,15 @@ class _ActivationPatterns(ForwardHooks):
     As the authors' hook, only a ReLU whose input is 4-D (a convolutional feature map) counts,
     and every call of a module counts (a module run twice adds its units twice). A unit is active
     on an example where the ReLU's output is positive (``torch.sign`` of a ReLU output is 1 there
-    and 0 elsewhere). The patterns are packed and deduplicated per call (:func:`pack_patterns`),
-    and ``count`` deduplicates them over the whole network.
+    and 0 elsewhere). The patterns are packed per call (:func:`pack_patterns`); for up to
+    ``_TABLE_BITS`` examples each pattern sets its flag in a table of ``2**examples`` flags, else
+    the patterns are deduplicated per call and ``count`` deduplicates them over the whole network.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, examples: int, device: torch.device) -> None:
         super().__init__(m for m in model.modules() if isinstance(m, nn.ReLU))
         self._names = {id(m): name or type(m).__name__ for name, m in model.named_modules()}
+        self.table = torch.zeros(2**examples, dtype=torch.bool, device=device) if examples <= _TABLE_BITS else None
         self.patterns: list[torch.Tensor] = []
         self.units = 0
         self.not_finite: str | None = None
@@ -97,17 +103,22 @@ class _ActivationPatterns(ForwardHooks):
     def _hook(self, module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
         if not inputs or not isinstance(inputs[0], torch.Tensor) or inputs[0].dim() != 4:
             return
-        out = output.detach()
-        if not bool(torch.isfinite(out).all()):
+        if not all_finite(output):
             if self.not_finite is None:
                 self.not_finite = self._names.get(id(module), type(module).__name__)
             return
-        active = (out > 0).reshape(out.shape[0], -1)
-        self.units += active.shape[1]
-        self.patterns.append(unique_patterns(pack_patterns(active)))
+        active = output.detach() > 0
+        packed = pack_patterns(active.reshape(active.shape[0], -1))
+        self.units += packed.shape[0]
+        if self.table is not None:
+            self.table[packed[:, 0]] = True
+        else:
+            self.patterns.append(unique_patterns(packed))
 
     def count(self) -> int:
         """The number of distinct patterns over every unit seen."""
+        if self.table is not None:
+            return int(self.table.sum())
         if not self.patterns:
             return 0
         return int(unique_patterns(torch.cat(self.patterns)).shape[0])
@@ -160,9 +171,16 @@ class Swap(Proxy):
       hooks, ``(B examples, units)``, binarised by ``sign`` (1 where the output is positive);
     * SWAP: the number of distinct columns of that matrix, i.e. of distinct binary patterns
       of the units over the B examples (the authors transpose and ``torch.unique(dim=0)``). Here
-      each column is packed into int64 words (:func:`pack_patterns`), which counts the same;
-    * repeats: the authors' ``correlation.py`` re-initialises the network ``repeats`` times (32)
-      and averages SWAP; ``repeats`` (default 32) does the same;
+      each column is packed into integer words (:func:`pack_patterns`) and, for up to 20 examples,
+      each pattern marks its flag in a table of ``2**B`` flags (no sort), which counts the same;
+    * repeats: the authors' ``correlation.py`` re-initialises the network 32 times and averages
+      SWAP; ``repeats`` does the same, default 1 (version 2; version 1 defaulted to the authors'
+      32, ``repeats=32``). Measured on 200 random NAS-Bench-201 architectures (CIFAR-10, batch
+      16, seed 0): the regularised score of one redraw has Spearman 0.9993 on average (0.9988 for
+      the worst of the 32 redraws) with the mean of the other 31, and Spearman 0.815 with test
+      accuracy (0.807 to 0.820 over the 32 redraws; the default redraw 0: 0.814) against 0.815 for
+      the mean of 32; unregularised, 0.992 (worst 0.988) with the mean of the other 31. One
+      redraw costs one forward pass: about 0.16 s of one core per architecture, 32 about 5 s;
     * initialisation (setting ``init``): ``"normal"`` (default, the authors'
       ``network_weight_gaussian_init``): Conv2d and Linear weights ``N(0, 1)``, biases 0, norm
       layers weight 1 and bias 0, redrawn for every repeat from per-position seeds
@@ -194,10 +212,10 @@ class Swap(Proxy):
 
     name = "swap"
     higher_is_better = True
-    version = "1"
+    version = "2"
     batch_size = 16  # the SWAP authors' --input_samples 16
     needs = frozenset({"data"})
-    defaults: dict[str, Any] = {"repeats": 32, "init": "normal", "regularise": True, "mu": None, "sigma": None}
+    defaults: dict[str, Any] = {"repeats": 1, "init": "normal", "regularise": True, "mu": None, "sigma": None}
     summary = "SWAP (Peng 2024): distinct sample-wise ReLU patterns x exp(-(params-mu)^2/sigma) (paper: 16 images, 32 inits)"
 
     def __init__(self, **settings: Any) -> None:
@@ -247,7 +265,7 @@ class Swap(Proxy):
         for repeat in range(self.settings["repeats"]):
             if self.settings["init"] == "normal":
                 gaussian_reinitialise(model, context.seed, repeat)
-            with _ActivationPatterns(model) as patterns, torch.no_grad():
+            with _ActivationPatterns(model, len(batch), inputs.device) as patterns, torch.no_grad():
                 model(inputs)
             if patterns.not_finite is not None:
                 return ProxyResult.nan(f"swap: the output of ReLU {patterns.not_finite!r} is not finite")

@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from nas.errors import NasError
 from nas.proxies import register_proxy
-from nas.proxies._util import checked, cross_entropy, inputs_for, logits_of, prunable_layers, targets_for
+from nas.proxies._util import channels_last, checked, cross_entropy, inputs_for, logits_of, prunable_layers, targets_for
 from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
 
 
@@ -30,17 +30,22 @@ def zico_from_gradients(per_layer: list[torch.Tensor]) -> tuple[float, int]:
     (``ddof=0``) of the signed gradients; weights whose standard deviation is 0 are left out;
     a layer adds the natural log of the sum of its ratios, and a layer whose sum is 0 (no weight
     left, or only zero means) adds nothing. Computed in float64.
+
+    The standard deviation is the two-pass ``sqrt(mean_b (g_b - mean)**2)`` (elementwise along the
+    weights, much faster than ``Tensor.std`` over the short batch axis); a weight counts as having
+    standard deviation 0 exactly when its gradients are equal in every batch (the two-pass formula
+    can leave a rounding residue there) or are not finite.
     """
     total = 0.0
     counted = 0
     for gradients in per_layer:
         gradients = gradients.to(torch.float64)
-        std = gradients.std(dim=0, unbiased=False)
-        keep = std > 0
+        std = (gradients - gradients.mean(dim=0)).square_().mean(dim=0).sqrt_()
+        keep = (std > 0) & (gradients != gradients[:1]).any(dim=0)
         if not bool(keep.any()):
             continue
-        mean_abs = gradients.abs().mean(dim=0)
-        layer_sum = float((mean_abs[keep] / std[keep]).sum())
+        ratios = gradients.abs().mean(dim=0).div_(std)
+        layer_sum = float(ratios.masked_fill_(~keep, 0.0).sum())
         if layer_sum == 0.0:
             continue
         total += math.log(layer_sum)
@@ -81,6 +86,18 @@ class Zico(Proxy):
     is not finite, or when no layer adds a term (e.g. a network whose output does not depend on
     its input, so no weight's gradient varies between the parts; the authors' code returns 0
     there).
+
+    Speed: the network and the batch are put in channels-last memory order
+    (:func:`nas.proxies._util.channels_last`; convolutions and their gradients run about twice as
+    fast on one CPU core), and the ratios are computed elementwise along the weights. The
+    definition is unchanged (so is the version), but a ratio ``mean|g| / std(g)`` is large and
+    sensitive to rounding where the parts' gradients nearly agree, so float32 scores are only
+    good to about 1e-2: on 10 NAS-Bench-201 CIFAR-10 networks at batch 256, channels-last float32
+    scores were up to 3e-2 (mean 9e-3) away from the same network computed in float64, default
+    layout ones up to 1.5e-2 (mean 6e-3), and the two up to 3e-2 from each other; in float64 the
+    two layouts agree to 1e-9. Measured CPU time per NAS-Bench-201 network at batch 256, one
+    thread: about 2 s, half of the default layout's; nearly all of it is the forward and backward
+    passes of the 256 examples.
     """
 
     name = "zico"
@@ -103,10 +120,14 @@ class Zico(Proxy):
             return ProxyResult.nan(f"zico: a batch of {len(batch)} cannot be split into {splits} parts")
         model.train()
         layers = prunable_layers(model)
-        inputs = inputs_for(model, batch)
+        inputs = channels_last(model, inputs_for(model, batch))
         targets = targets_for(self.name, model, batch)
-        gradients: list[list[torch.Tensor | None]] = []
-        for part_inputs, part_targets in zip(torch.tensor_split(inputs, splits), torch.tensor_split(targets, splits)):
+        # row p of a layer's matrix: its weight gradient on part p; a part that leaves a layer off
+        # its graph gave it gradient 0, and a layer no part reached is left out
+        gradients = [torch.zeros(splits, layer.weight.numel(), dtype=layer.weight.dtype, device=layer.weight.device) for layer in layers]
+        reached = [False] * len(layers)
+        parts = zip(torch.tensor_split(inputs, splits), torch.tensor_split(targets, splits))
+        for part, (part_inputs, part_targets) in enumerate(parts):
             model.zero_grad(set_to_none=True)
             with torch.enable_grad():
                 loss = cross_entropy(logits_of(model(part_inputs)), part_targets)
@@ -114,19 +135,12 @@ class Zico(Proxy):
                     return ProxyResult.nan(f"zico: loss is not finite ({float(loss.detach())})")
                 if loss.requires_grad:
                     loss.backward()
-            gradients.append(
-                [None if layer.weight.grad is None else layer.weight.grad.detach().reshape(-1).clone() for layer in layers]
-            )
+            for index, layer in enumerate(layers):
+                if layer.weight.grad is not None:
+                    gradients[index][part] = layer.weight.grad.detach().reshape(-1)
+                    reached[index] = True
         model.zero_grad(set_to_none=True)
-        per_layer = []
-        for index, layer in enumerate(layers):
-            parts = [part[index] for part in gradients]
-            # a part without a gradient for this layer had gradient 0 (the layer was not on its graph)
-            if all(g is None for g in parts):
-                continue
-            zeros = torch.zeros(layer.weight.numel(), dtype=layer.weight.dtype, device=layer.weight.device)
-            per_layer.append(torch.stack([zeros if g is None else g for g in parts]))
-        value, counted = zico_from_gradients(per_layer)
+        value, counted = zico_from_gradients([matrix for matrix, used in zip(gradients, reached) if used])
         if counted == 0:
             return ProxyResult.nan("zico: no layer's weight gradients vary between the batch parts (std 0 everywhere)")
         return checked(value, "zico sum")
