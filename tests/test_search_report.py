@@ -31,8 +31,15 @@ def test_one_round_reads_as_one_round_with_the_settings_used(tmp_path: Path) -> 
     text = (tmp_path / "zc1" / "summary.md").read_text()
     assert "budget 1 trained model, 1 round, seed 0." in text
     assert "weights=1e-07:1" in text and "None" not in text  # the space's default pair, not "weights=None"
-    assert "±" not in text.split("| strategy |")[1]  # no standard deviation of one value
+    assert "±" not in text.split("| strategy |")[1].split("## Final choices")[0]  # no standard deviation of one value
     assert result.summary["final_std"].isna().all()
+    # the final choices: each strategy's architecture (pipes escaped for the table) and both metrics
+    choices = text.split("## Final choices")[1]
+    for label, (run,) in result.experiment.runs.items():
+        arch = run.final_arch.replace("|", "\\|")
+        row = next(line for line in choices.splitlines() if line.startswith(f"| {label} | 0 |"))
+        assert row == f"| {label} | 0 | `{arch}` | {run.final_value:.2f} | {run.final_test:.2f} |"
+        assert run.final_arch in set(run.archs)
 
 
 def test_zero_cost_selection_plots_the_final_choices_not_a_curve(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@
 * ``trajectories.csv``: one row per trained model: ``strategy, round, trained, value, best``;
 * ``summary.csv`` / ``summary.md``: per strategy, mean ± standard deviation over rounds of the
   best metric among the first k trained models (k = 10, 50, 100, 300 up to the budget) and of
-  the final choice's reported metric;
+  the final choice's reported metric; ``summary.md`` then lists each round's final choice
+  (architecture, oracle metric, reported metric, training seconds), the first rounds of each strategy;
 * ``search.png``: best metric vs trained models, median over rounds with the interquartile band.
 
 Plots are drawn with matplotlib's Agg canvas (no display, no global backend change).
@@ -133,7 +134,42 @@ def markdown(result: ExperimentResult, rows: Sequence[SummaryRow]) -> str:
         cells += [row.best_after[k].text() if k in row.best_after else "-" for k in marks]
         cells.append(row.final.text())
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + ["", *_final_choices(result)]) + "\n"
+
+
+#: rounds per strategy listed in the summary's table of final choices (all are in trajectories.json)
+LISTED_ROUNDS = 5
+
+
+def _final_choices(result: ExperimentResult) -> list[str]:
+    """The final choice of each strategy's first rounds: architecture, oracle metric, reported metric, training time."""
+    config = result.config
+    training = bool(result.oracle_text)
+    header = ["strategy", "round", "final choice", config.metric, result.final_metric] + (["training s"] if training else [])
+    lines = [
+        "## Final choices",
+        "",
+        f"The trained architecture with the best `{config.metric}` in each round"
+        + (" and the summed training seconds of the round's models" if training else "")
+        + (f" (the first {LISTED_ROUNDS} rounds; every round is in `trajectories.json`)" if result.rounds > LISTED_ROUNDS else "")
+        + ".",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|---|---:|---|" + "---:|" * (len(header) - 3),
+    ]
+    for spec in config.strategies:
+        for run in result.runs[spec.label][:LISTED_ROUNDS]:
+            arch = "-" if run.final_arch is None else "`" + run.final_arch.replace("|", "\\|") + "`"  # a pipe ends a table cell
+            cells = [spec.label, str(run.round), arch]
+            cells += [_number(run.final_value), _number(run.final_test)]
+            cells += [f"{run.train_seconds:.0f}"] if training else []
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _number(value: float) -> str:
+    """``value`` with two decimals, ``-`` for NaN."""
+    return "-" if math.isnan(value) else f"{value:.2f}"
 
 
 @dataclass(frozen=True)
