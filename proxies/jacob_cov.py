@@ -9,6 +9,7 @@ import torch.nn as nn
 from nas.proxies import register_proxy
 from nas.proxies._util import checked, inputs_for, logits_of
 from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
+from nas.proxies.pruning import fast_layout
 
 #: the small constant of the score, as in the paper and ``eval_score`` of the reference code
 _K = 1e-5
@@ -25,6 +26,12 @@ class JacobCov(Proxy):
     is largest when the Jacobians are uncorrelated). Mellor et al. used batch 128; Abdelfattah
     et al. 64 on NAS-Bench-201. NaN (with the reason) when a Jacobian row is constant (e.g. a
     network whose output does not depend on its input), or when inputs are token ids.
+
+    Speed (issue 18; ``docs/performance.md``): the parameters are set not to require gradients
+    (the model is modified in place), so the backward pass computes the input's gradient only
+    and skips every weight gradient, and float32 images run channels-last
+    (:func:`nas.proxies.pruning.fast_layout`). Together about 2.5x faster on one core; the
+    scores are those of the plain implementation up to float rounding.
     """
 
     name = "jacob_cov"
@@ -40,7 +47,10 @@ class JacobCov(Proxy):
             return ProxyResult.nan("jacob_cov: inputs are not floating point (token ids have no input Jacobian)")
         model.train()
         model.zero_grad(set_to_none=True)
-        inputs = inputs_for(model, batch).detach().clone().requires_grad_(True)
+        # only the input's gradient is read: no weight gradients are computed
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+        inputs = fast_layout(model, inputs_for(model, batch).detach().clone()).requires_grad_(True)
         with torch.enable_grad():
             output = logits_of(model(inputs))
             if not output.requires_grad:
@@ -49,7 +59,7 @@ class JacobCov(Proxy):
         if jacobian is None:
             return ProxyResult.nan("jacob_cov: the output does not depend on the input")
         rows = jacobian.reshape(jacobian.shape[0], -1).detach().cpu().to(torch.float64).numpy()
-        if not np.all(np.isfinite(rows)):
+        if not np.isfinite(rows.sum()) and not np.all(np.isfinite(rows)):
             return ProxyResult.nan("jacob_cov: the input Jacobian is not finite")
         if np.any(rows.std(axis=1) == 0):
             return ProxyResult.nan("jacob_cov: an example's input Jacobian is constant (correlation undefined)")

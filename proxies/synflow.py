@@ -29,6 +29,13 @@ class Synflow(Proxy):
     Precision defaults to float64 as in the reference: NAS-Bench-201 scores reach ~1e49, which
     overflows float32 (the result is then NaN with the reason). A network whose output does
     not depend on its weights' paths (e.g. every cell edge ``none``) scores exactly 0.
+
+    Speed (issue 18; ``docs/performance.md``): unchanged, about 35 ms per NB201 network on one
+    core, most of it float64 convolutions, which have no oneDNN kernel. Two changes were measured
+    and dropped: channels-last (no faster in float64), and reading each layer's saliency from its
+    output and the output's gradient (``sum w * dR/dw = sum y * dR/dy`` for a bias-free linear
+    layer; exact here since every term is non-negative), which skips the weight-gradient
+    convolutions but whose hooks and sign checks cost as much as it saved (36.8 vs 36.1 ms).
     """
 
     name = "synflow"

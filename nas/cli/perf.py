@@ -3,13 +3,23 @@
 Models are built from a fixed seeded sample and scored on one batch; the score store is not
 used. Building a model is timed separately from scoring it. Epsilon is measured twice, on the
 full networks (``collapse=off``) and on the width-collapsed ones where exact (``collapse=auto``).
+Each proxy is scored on its standard batch (its class attribute ``batch_size``) unless
+``--batch-size`` gives one for all. Times are CPU seconds of the process (``time.process_time``;
+wall time is shown too). ``--reference`` also times the plain implementation of each proxy that
+has one (:mod:`nas.perf`) on the same models, architecture by architecture, and reports the
+ratio, the achieved GFLOP/s against one core's measured matrix-multiply peak, and how far the
+scores differ. ``--json`` prints one JSON document instead of the table.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import json
+import math
 import random
 import time
+from typing import Any
 
 from nas.errors import NasError
 
@@ -24,11 +34,16 @@ def _variants(names: list[str]) -> list[tuple[str, dict[str, str]]]:
     return variants
 
 
+def _json_float(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else value
+
+
 def run(args: argparse.Namespace) -> int:
-    """Time every proxy on the same sample and print architectures per second."""
+    """Time every proxy on the same sample and print architectures per second (or JSON)."""
     import torch
 
     from nas.data import load_batch
+    from nas.perf import PASSES, REFERENCES, cpu_time, peak_gflops, relative_difference
     from nas.proxies import create_proxy
     from nas.proxies.base import ProxyContext
     from nas.spaces import create_space
@@ -38,39 +53,99 @@ def run(args: argparse.Namespace) -> int:
         raise NasError("--proxies needs at least one proxy name")
     if args.sample < 1 or args.threads < 1:
         raise NasError("--sample and --threads must be positive")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise NasError("--batch-size must be positive")
     torch.set_num_threads(args.threads)
     space = create_space(args.space)
     spec = space.dataset_spec(args.dataset or space.datasets[0])
-    batch = load_batch(spec.name, data=args.data, size=args.batch_size, seed=args.seed, data_dir=args.data_dir)
+    batches: dict[int, Any] = {}
+
+    def batch_of(size: int) -> Any:
+        if size not in batches:
+            batches[size] = load_batch(spec.name, data=args.data, size=size, seed=args.seed, data_dir=args.data_dir)
+        return batches[size]
+
+    proxies = [(name, settings, create_proxy(name, **settings)) for name, settings in _variants(names)]
+    sizes = [args.batch_size or type(proxy).batch_size for _, _, proxy in proxies]
+    for size in sorted(set(sizes)):
+        batch_of(size)
     rng = random.Random(args.seed)
     archs = [space.sample(rng) for _ in range(args.sample)]
     context = ProxyContext(space=args.space, dataset=spec.name, num_classes=spec.num_classes, seed=args.seed)
-    print(f"{args.space} on {spec.name}: {args.sample} architectures (seed {args.seed}), batch {len(batch)}, "
-          f"{args.threads} thread(s)")
-    start = time.perf_counter()
+    report: dict[str, Any] = {
+        "space": args.space, "dataset": spec.name, "sample": args.sample, "seed": args.seed,
+        "threads": args.threads, "data": args.data, "timing": "process CPU time (time.process_time)",
+        "batch_size": args.batch_size, "proxies": [],
+    }
+    say = (lambda *a, **k: None) if args.json else print
+    batch_text = f"batch {args.batch_size}" if args.batch_size else "each proxy's standard batch"
+    say(f"{args.space} on {spec.name}: {args.sample} architectures (seed {args.seed}), {batch_text}, "
+        f"{args.threads} thread(s), CPU time of the process")
+    if args.reference:
+        report["peak_gflops"] = peak_gflops()
+        say(f"{'peak (float32 matmul)':<24} {report['peak_gflops']:9.1f} GFLOP/s on {args.threads} thread(s)")
+    flops = [space.count_flops(arch, spec) for arch in archs]
+    report["mean_forward_macs"] = sum(flops) / len(flops)
+    start = time.process_time()
     for arch in archs:
         space.build(arch, spec)
-    build = (time.perf_counter() - start) / len(archs)
-    print(f"{'build':<24} {build * 1e3:9.1f} ms/arch")
+    build = (time.process_time() - start) / len(archs)
+    report["build_ms"] = build * 1e3
+    say(f"{'build':<24} {build * 1e3:9.1f} ms/arch")
     per_arch: dict[str, float] = {}
     scores: dict[str, list[float]] = {}
-    for name, settings in _variants(names):
-        proxy = create_proxy(name, **settings)
+    for (name, settings, proxy), size in zip(proxies, sizes):
         label = name + "".join(f" {k}={v}" for k, v in settings.items())
-        elapsed, nans, values = 0.0, 0, []
+        batch = batch_of(size)
+        reference = REFERENCES.get(name) if args.reference and not settings else None
+        elapsed = wall = ref_elapsed = 0.0
+        nans, values, ref_values = 0, [], []
         for arch in archs:
             model = proxy.prepare(space.build(arch, spec))
-            start = time.perf_counter()
-            result = proxy.score(model, batch, context)
-            elapsed += time.perf_counter() - start
+            if reference is not None:
+                ref_model = copy.deepcopy(model)
+                with torch.enable_grad():
+                    value, seconds = cpu_time(lambda: reference(ref_model, batch))
+                ref_elapsed += seconds
+                ref_values.append(value)
+            start_wall = time.perf_counter()
+            result, seconds = cpu_time(lambda: proxy.score(model, batch, context))
+            wall += time.perf_counter() - start_wall
+            elapsed += seconds
             nans += result.is_nan
             values.append(result.value)
         per_arch[label], scores[label] = elapsed / len(archs), values
-        print(f"{label:<24} {per_arch[label] * 1e3:9.1f} ms/arch {1 / per_arch[label]:8.2f} arch/s  ({nans} NaN)")
+        entry: dict[str, Any] = {
+            "proxy": label, "batch_size": len(batch), "ms_per_arch": per_arch[label] * 1e3,
+            "wall_ms_per_arch": wall / len(archs) * 1e3, "arch_per_s": 1 / max(per_arch[label], 1e-12), "nans": nans,
+        }
+        line = (f"{label:<24} {per_arch[label] * 1e3:9.1f} ms/arch {entry['arch_per_s']:8.2f} arch/s  "
+                f"batch {len(batch):>4}  ({nans} NaN)")
+        if reference is not None:
+            ref_ms = ref_elapsed / len(archs) * 1e3
+            passes = PASSES[name]
+            work = sum(flops) / len(flops) * 2 * passes * (1 if name == "synflow" else len(batch))
+            differences = [relative_difference(a, b) for a, b in zip(values, ref_values)]
+            entry.update({
+                "reference_ms_per_arch": ref_ms, "speedup": ref_ms / max(entry["ms_per_arch"], 1e-12),
+                "nominal_gflop_per_arch": work / 1e9, "passes": passes,
+                "gflops": work / 1e9 / max(per_arch[label], 1e-12),
+                "reference_gflops": work / 1e9 / max(ref_ms / 1e3, 1e-12),
+                "peak_fraction": work / 1e9 / max(per_arch[label], 1e-12) / report["peak_gflops"],
+                "max_relative_difference": _json_float(max(differences)),
+                "nan_for_nan": all(math.isnan(a) == math.isnan(b) for a, b in zip(values, ref_values)),
+            })
+            line += (f"  reference {ref_ms:9.1f} ms ({entry['speedup']:.2f}x)  {entry['gflops']:5.1f} GFLOP/s "
+                     f"({entry['peak_fraction']:.0%} of peak)  max rel diff {max(differences):.1e}")
+        report["proxies"].append(entry)
+        say(line)
     if "epsilon collapse=off" in per_arch:
         ratio = per_arch["epsilon collapse=off"] / per_arch["epsilon collapse=auto"]
-        print(f"epsilon speed-up of the collapsed path: {ratio:.1f}x")
-        print(_agreement(scores["epsilon collapse=off"], scores["epsilon collapse=auto"]))
+        report["epsilon_collapse_speedup"] = ratio
+        say(f"epsilon speed-up of the collapsed path: {ratio:.1f}x")
+        say(_agreement(scores["epsilon collapse=off"], scores["epsilon collapse=auto"]))
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
     return 0
 
 
@@ -94,17 +169,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "perf",
         help="measure proxy throughput (architectures/second)",
-        description="Time the zero-cost proxies on a seeded sample of architectures and one batch, without the "
-        "score store: milliseconds to build a network and to score it, architectures per second, NaN counts. "
-        "Epsilon is timed on the full and on the width-collapsed networks, and the two are checked to agree.",
+        description="Time the zero-cost proxies on a seeded sample of architectures, without the score store: "
+        "CPU milliseconds of the process to build a network and to score it, architectures per second, NaN "
+        "counts. Each proxy is scored on its standard batch unless --batch-size says otherwise. Epsilon is "
+        "timed on the full and on the width-collapsed networks, and the two are checked to agree. --reference "
+        "times plain reference implementations beside the proxies.",
     )
     parser.add_argument("--space", default="nb201", help="search space (default: nb201)")
     parser.add_argument("--dataset", help="dataset (default: the space's first, cifar10 for nb201)")
     parser.add_argument("--proxies", default="epsilon", help="comma-separated proxy names (default epsilon)")
     parser.add_argument("--sample", type=int, default=20, help="architectures in the seeded sample (default 20)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample and the batch (default 0)")
-    parser.add_argument("--batch-size", type=int, default=256, help="examples in the batch (default 256)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="examples in the batch of every proxy (default: each proxy's standard batch, "
+                        "its batch_size: 256 for epsilon, 128 for naswot, 64 for most)")
     parser.add_argument("--data", default="real", help="input data: real or a synthetic kind (default real)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--reference", action="store_true",
+                        help="also time each proxy's plain reference implementation (nas.perf) on the same models "
+                        "and report the ratio, achieved GFLOP/s against a measured matrix-multiply peak and the "
+                        "largest relative score difference")
+    parser.add_argument("--json", action="store_true", help="print the measurements as one JSON document")
     add_common_options(parser)
     parser.set_defaults(func=run)
