@@ -31,6 +31,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("search", "run a search experiment described by a YAML file"),
     "perf": ("perf", "measure proxy throughput (architectures/second)"),
     "calibrate": ("calibrate", "choose the epsilon weights automatically"),
+    "reproduce": ("reproduce", "rerun a paper's experiments and report them beside its published values"),
     "import-table": ("import_table", "convert an official NAS-Bench-201 / NATS-Bench file into the project's nb201 table"),
     "cache": ("cache", "show, clear or compact the score store"),
     "export": ("export", "write an architecture or a search's best as TorchScript, ONNX and a state_dict"),

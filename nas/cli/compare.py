@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 from nas.cli import add_common_options, add_executor_options, show_progress
 
@@ -32,13 +33,8 @@ def run(args: argparse.Namespace) -> int:
         seeds=parse_seeds(args.seeds),
         bootstrap=args.bootstrap,
         bootstrap_seed=args.bootstrap_seed,
-        executor=args.executor,
-        workers=args.workers,
-        ray_address=args.ray_address,
-        progress=show_progress(args),
-        data_dir=args.data_dir,
-        cache_dir=args.cache_dir,
         retry_failed=args.retry_failed,
+        **run_options(args),
         recipe=parse_recipe(args.recipe),
     )
     config = comparison.config
@@ -47,6 +43,23 @@ def run(args: argparse.Namespace) -> int:
     print(markdown_table(comparison.data))
     sys.stderr.write(f"nas: report written to {report}\n")
     return 0
+
+
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of :func:`~nas.cli.add_executor_options` and :func:`~nas.cli.add_common_options` as keyword
+    arguments: ``executor``, ``workers``, ``ray_address``, ``progress`` (``--progress``, else whether stderr is
+    a terminal), ``data_dir`` and ``cache_dir``: how missing scores are computed and where data and scores are.
+
+    The scoring commands (``compare``, ``score``, ``reproduce``) pass them on as they are.
+    """
+    return {
+        "executor": args.executor,
+        "workers": args.workers,
+        "ray_address": args.ray_address,
+        "progress": show_progress(args),
+        "data_dir": args.data_dir,
+        "cache_dir": args.cache_dir,
+    }
 
 
 def parse_recipe(text: str | None) -> dict | None:

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from nas.cli import add_common_options, add_executor_options, show_progress
+from nas.cli import add_common_options, add_executor_options
 from nas.errors import NasError
 
 PRECISIONS = ("float32", "float64")
@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
         check_out(args.out, args.force)  # before any scoring: a run must not end unable to write its result
 
     from nas.api.scores import score_frame
+    from nas.cli.compare import run_options
     from nas.comparing import parse_batch_sizes, parse_settings
     from nas.reports.tables import write_frame
 
@@ -50,13 +51,8 @@ def run(args: argparse.Namespace) -> int:
         settings=parse_settings(args.set or []),
         precision=args.precision,
         metrics=False if args.no_metrics else None,
-        executor=args.executor,
-        workers=args.workers,
-        ray_address=args.ray_address,
-        progress=show_progress(args),
-        data_dir=args.data_dir,
-        cache_dir=args.cache_dir,
         retry_failed=args.retry_failed,
+        **run_options(args),
     )
     for name, stats in scored.stats.items():
         sys.stderr.write(

@@ -1,0 +1,39 @@
+"""Reproducing published results: ``nas reproduce epsilon-paper``.
+
+:mod:`nas.reproduce.published` holds the epsilon paper's published values (a data file typed in
+with the printed rows they were read from); :mod:`nas.reproduce.experiments` reruns the paper's
+experiments through the score store (so a second run, or one after an interruption, computes
+only what is missing) and :mod:`nas.reproduce.report` writes them beside the published values.
+
+This module stays light (no torch): ``nas reproduce --help`` lists :data:`EXPERIMENTS` from here.
+"""
+
+from __future__ import annotations
+
+#: the experiments ``nas reproduce epsilon-paper`` runs: ``name: what it reproduces``
+EXPERIMENTS: dict[str, str] = {
+    "table1": "Table 1: zero-cost proxies against test accuracy on NAS-Bench-201 (CIFAR-10, CIFAR-100, ImageNet16-120)",
+    "table2": "Table 2: zero-cost selection on NAS-Bench-201: the best of N = 10, 100, 1,000 by each proxy, Optimal and Random",
+    "table3": "Table 3: zero-cost proxies against validation accuracy on NAS-Bench-101 (the 500-cell table)",
+    "table4": "Table 4: zero-cost proxies against test perplexity on NAS-Bench-NLP (Penn Treebank)",
+    "table5": "Table 5: epsilon at every weight pair of a grid on NAS-Bench-101, float32 and float64",
+    "table6": "Table 6: epsilon at every weight pair of a grid on NAS-Bench-201 CIFAR-10, float32 and float64",
+    "table7": "Table 7: epsilon at every weight pair of a grid on NAS-Bench-NLP Penn Treebank, float32",
+    "table11": "Table 11: epsilon with real and synthetic input (grey, normal, uniform, uniform+) on NAS-Bench-201 CIFAR-10",
+    "fig1": "Figures 1 and 6: proxy scores against test accuracy on NAS-Bench-201, coloured by parameter count",
+    "fig2": "Figure 2: epsilon against the trained metric on NAS-Bench-101 and NAS-Bench-NLP",
+}
+#: the paper's tables and figures that are not reproduced: ``name: why``
+NOT_REPRODUCED: dict[str, str] = {
+    "table9": "the epsilon proxy has no setting for random initialisation schemes (uniform, normal, Kaiming, "
+    "orthogonal) instead of its two constant weights",
+    "table10": "the epsilon proxy has no setting for the NLP embedding initialisation (it draws embeddings from a "
+    "seeded normal distribution)",
+    "fig3": "not implemented yet (search curves: ageing evolution and random search with and without warm-up)",
+    "fig4": "not implemented yet (batch sizes 8 .. 1024)",
+    "fig5": "not implemented yet (warm-up with every proxy)",
+}
+#: the reproductions ``nas reproduce`` knows: ``target: summary``
+TARGETS: dict[str, str] = {
+    "epsilon-paper": "Gracheva, Neural Architecture Search: Two Constant Shared Weights Initialisations (arXiv:2302.04406)",
+}

@@ -1,0 +1,1023 @@
+"""The epsilon paper's experiments, rerun through the score store.
+
+Every score is asked of the score store (:mod:`nas.scoring`), so a second run, or a run after
+Ctrl-C or a crash, computes only what is missing. Each experiment returns an
+:class:`ExperimentResult`: per row (a proxy on a dataset, a weight pair in a precision, an input)
+our metrics (:mod:`nas.metrics`) on the three sets of ``nas compare`` (the row's own scored set,
+the set every row of its table scored, and every architecture with NaN ranked worst), the
+numbers of architectures asked and scored, and the published row
+(:mod:`nas.reproduce.published`); Table 2 has rows of another kind (:class:`SelectionSection`),
+and the figures carry their data (:class:`Figure`). :mod:`nas.reproduce.report` writes them.
+Experiments that need the same ``nas compare`` run (Table 1, Table 2 and Figures 1/6; Tables 3-4
+and Figure 2) share it within one reproduction.
+
+**Table 1** (NAS-Bench-201; CIFAR-10, CIFAR-100, ImageNet16-120; ``test_acc``): two
+``nas compare`` runs per dataset (:func:`nas.comparing.compare_proxies`). The proxies of
+:data:`WHOLE_SPACE_PROXIES` (cheap enough for all 15,625 architectures on this project's
+executors) are scored on the whole space; every proxy of :data:`TABLE1_PROXIES` is scored on a
+seeded random sample of :data:`TABLE1_SAMPLE` architectures, whose common set is the table's
+like-for-like comparison. A row's own and NaN-worst values come from the largest set its proxy
+was scored on.
+
+**Table 2** (zero-cost selection, NAS-Bench-201): from Table 1's whole-space (or wide) run, 500
+seeded draws of N = 10, 100, 1,000 architectures; in each draw every proxy picks its best-scored
+architecture (NaN ranked worst), *Random* one at random and *Optimal* the one with the best
+validation accuracy (test accuracy where the table has none); the table gives the mean and
+standard deviation of the picks' validation and test accuracy, and each proxy's cost in hours
+per 1,000 architectures from the seconds the score store recorded here.
+
+**Table 3** (NAS-Bench-101): ``nas compare`` of Table 1's proxies on the 500 cells of the shared
+table (``valid_acc``). **Table 4** (NAS-Bench-NLP, Penn Treebank, ``test_perplexity``, minimised):
+epsilon on a seeded sample of :data:`TABLE4_WIDE` cells, epsilon, synflow, snip, grad_norm and
+grasp on one of :data:`TABLE4_SAMPLE`; correlations are shown with perplexity itself, as the
+paper prints them (negative is good).
+
+**Tables 5, 6 and 7** (epsilon's weights): every pair ``w1 < w2`` of a grid of powers of ten
+(:func:`nas.calibration.weight_grid`; NAS-Bench-101 ``1e-4 .. 10``, NAS-Bench-201 and NLP
+``1e-7 .. 1``, the author's grids), each pair one epsilon setting scored through the store.
+NAS-Bench-201: architectures 0..4999 of the official index order, as the author's code
+(``epsinas_main`` iterates ``searchspace[0..4999]``); NAS-Bench-101: the 500 cells of the shared
+table (the author used the first 5,000 of the 423,624 cells); NLP: a seeded sample of the PTB
+cells. Tables 5-6 in float32 (the paper's precision) and float64, Table 7 in float32.
+
+**Table 11** (input): epsilon on NAS-Bench-201 CIFAR-10 architectures 0..4999 with real images
+and the synthetic inputs of :func:`nas.data.load_batch` (grey, normal, uniform, uniform+).
+Tables 9 (random initialisation schemes) and 10 (NLP embedding initialisations) are not
+reproduced: the epsilon proxy has no setting for them (:data:`nas.reproduce.NOT_REPRODUCED`).
+
+**Figures 1/6** (NAS-Bench-201, every proxy and dataset) and **Figure 2** (NAS-Bench-101, NLP):
+each proxy's score against the trained metric, coloured by parameter count, from the runs of
+Tables 1, 3 and 4.
+
+**Sizes.** :data:`FULL` is the paper's setting; :data:`QUICK` (``--quick``) uses small samples
+and a grid of three weights; ``sample`` overrides every size with one number of architectures.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from nas.benchmarks import open_table
+from nas.bootstrap import Interval
+from nas.calibration import weight_grid
+from nas.comparing import CompareConfig, ComparisonData, agreements, compare_proxies, parse_columns
+from nas.data import STAND_IN, load_batch, load_cifar10, load_cifar100
+from nas.errors import NasError
+from nas.metrics import ProxyMetrics
+from nas.proxies import create_proxy
+from nas.proxies.epsilon import DEFAULT_WEIGHTS
+from nas.reproduce import EXPERIMENTS
+from nas.reproduce.published import PublishedRow, PublishedValues, load_published, weights_key
+from nas.scoring import Scorer
+from nas.spaces import Architecture, SearchSpace, create_space
+from nas.store import ScoreStore
+
+#: Table 1's datasets (NAS-Bench-201)
+TABLE1_DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "imagenet16-120")
+#: Table 1's proxies, in the order of its rows (Table 3's too)
+TABLE1_PROXIES: tuple[str, ...] = (
+    "epsilon", "synflow", "snip", "grad_norm", "fisher", "grasp", "jacob_cov", "naswot", "params", "flops",
+)
+#: Table 1's proxies scored on the whole space in the full setting (the others cost seconds per architecture)
+WHOLE_SPACE_PROXIES: tuple[str, ...] = ("epsilon", "synflow", "params", "flops")
+#: the seeded sample every Table 1 proxy is scored on in the full setting (the issue asks for at least 5,000)
+TABLE1_SAMPLE = 5000
+#: Table 2: the sizes of the pools a proxy picks from, and the number of seeded draws of each
+SELECTION_SIZES: tuple[int, ...] = (10, 100, 1000)
+SELECTION_RUNS = 500
+#: Table 4's proxies (NAS-Bench-NLP), params and flops added as baselines
+TABLE4_PROXIES: tuple[str, ...] = ("epsilon", "synflow", "snip", "grad_norm", "grasp")
+#: Table 4's proxies scored on the wide sample (epsilon costs about 0.4 s per cell, grasp about 13 s)
+TABLE4_WIDE_PROXIES: tuple[str, ...] = ("epsilon", "params", "flops")
+#: Table 4's sample sizes in the full setting: epsilon (the issue asks for 5,000 cells), every proxy
+TABLE4_WIDE = 5000
+TABLE4_SAMPLE = 500
+#: Table 11's inputs: the published row's key -> the input kind of :func:`nas.data.load_batch`
+INPUT_KINDS: dict[str, str] = {
+    "real_batch": "real",
+    "grey_scale": "grey",
+    "random_normal": "normal",
+    "random_uniform": "uniform",
+    "random_uniform_pos": "uniform+",
+}
+#: the experiment id of each experiment's rows in the published data file (where it differs from the name)
+PUBLISHED_EXPERIMENT: dict[str, str] = {
+    "table3": "nb101-comparison",
+    "table7": "nlp-weights",
+    "table11": "nb201-synthetic",
+}
+#: the training images of the full CIFAR-10 and CIFAR-100 training sets (a data directory with fewer is partial)
+FULL_TRAINING_IMAGES = 50_000
+#: the batch epsilon is scored on (the paper's)
+EPSILON_BATCH = 256
+#: the correlations whose sign follows the trained metric (shown with the metric itself where it is minimised)
+SIGNED_METRICS: tuple[str, ...] = ("spearman", "kendall", "top10_spearman", "top10_kendall")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How many architectures each experiment scores (``None``: all of the experiment's set)."""
+
+    #: Table 1, the proxies of :data:`WHOLE_SPACE_PROXIES` (``None``: the whole space)
+    table1_wide: int | None
+    #: Table 1, every proxy
+    table1_sample: int
+    #: Tables 5, 6 and 11 (``None``: NB201 architectures 0..4999, the 500 NB101 cells)
+    weights: int | None
+    #: Tables 5-7 use the three weights of :attr:`WeightsSpec.quick_weights` instead of the whole grid
+    small_grid: bool
+    #: Table 3 (``None``: the 500 cells)
+    table3: int | None = None
+    #: Table 4: the proxies of :data:`TABLE4_WIDE_PROXIES`, and every proxy
+    table4_wide: int = TABLE4_WIDE
+    table4_sample: int = TABLE4_SAMPLE
+    #: Table 7 (NLP cells)
+    nlp_weights: int = TABLE4_SAMPLE
+
+
+#: the paper's setting
+FULL = Sizes(table1_wide=None, table1_sample=TABLE1_SAMPLE, weights=None, small_grid=False)
+#: ``--quick``: small samples, minutes rather than hours
+QUICK = Sizes(table1_wide=200, table1_sample=20, weights=100, small_grid=True, table3=20, table4_wide=20,
+              table4_sample=8, nlp_weights=20)
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    """One weight-ablation table: the space, its grid and the architectures the author scored."""
+
+    experiment: str
+    space: str
+    dataset: str
+    #: the grid's exponents: weights ``10**low .. 10**high``
+    low: int
+    high: int
+    #: the grid of ``--quick``: three weights of the full grid, the space's default pair among their pairs
+    quick_weights: tuple[float, float, float]
+    #: NB201: the first ``first`` architectures of the official index order; ``None``: the table's cells
+    first: int | None
+    #: how many architectures the author scored (``None``: not stated)
+    author_archs: int | None = 5000
+    #: the precisions every pair is scored in
+    precisions: tuple[str, ...] = ("float32", "float64")
+
+
+WEIGHTS_SPECS: dict[str, WeightsSpec] = {
+    "table5": WeightsSpec("table5", "nb101", "cifar10", -4, 1, (1e-4, 1e-2, 10.0), None),
+    "table6": WeightsSpec("table6", "nb201", "cifar10", -7, 0, (1e-7, 1e-3, 1.0), 5000),
+    "table7": WeightsSpec("table7", "nlp", "ptb", -7, 0, (1e-7, 1e-5, 1e-3), None, None, ("float32",)),
+}
+#: Table 11's architectures: those of Table 6
+INPUTS_SPEC = WeightsSpec("table11", "nb201", "cifar10", -7, 0, (1e-7, 1e-3, 1.0), 5000, precisions=("float32",))
+
+
+@dataclass(frozen=True)
+class ReproduceConfig:
+    """Everything that determines a reproduction run."""
+
+    experiments: tuple[str, ...] = tuple(EXPERIMENTS)
+    quick: bool = False
+    #: architectures per experiment, overriding the sizes of :data:`FULL` / :data:`QUICK` (smoke tests)
+    sample: int | None = None
+    #: Table 1's datasets (default :data:`TABLE1_DATASETS`)
+    datasets: tuple[str, ...] = TABLE1_DATASETS
+    #: Table 1's and Table 3's proxies (default :data:`TABLE1_PROXIES`; params and flops are always added);
+    #: Table 4 takes those of them it has (epsilon alone when none)
+    proxies: tuple[str, ...] = TABLE1_PROXIES
+    #: seed of the samples, the batches and the models' initialisation
+    seed: int = 0
+    #: how missing scores are computed and where data and scores are, as keyword arguments of
+    #: :class:`~nas.comparing.CompareConfig`: ``executor``, ``workers``, ``ray_address``, ``progress``,
+    #: ``data_dir``, ``cache_dir`` (:func:`nas.cli.compare.run_options` reads them from the command line)
+    run: Mapping[str, Any] = field(default_factory=lambda: {"executor": "auto"})
+    #: Table 2: pool sizes and draws (the paper's by default; tests use smaller ones)
+    selection_sizes: tuple[int, ...] = SELECTION_SIZES
+    selection_runs: int = SELECTION_RUNS
+
+    @property
+    def data_dir(self) -> str | None:
+        """The data directory (``None``: the default)."""
+        return self.run.get("data_dir")
+
+    @property
+    def cache_dir(self) -> str | None:
+        """The score store's directory (``None``: the default)."""
+        return self.run.get("cache_dir")
+
+    @property
+    def progress(self) -> bool:
+        """Whether progress bars are shown."""
+        return bool(self.run.get("progress", False))
+
+    @property
+    def sizes(self) -> Sizes:
+        """The sizes of this run: :data:`QUICK` or :data:`FULL`, every size ``sample`` when it is given."""
+        if self.sample is not None:
+            n = self.sample
+            return Sizes(n, n, n, self.quick, table3=n, table4_wide=n, table4_sample=n, nlp_weights=n)
+        return QUICK if self.quick else FULL
+
+    @property
+    def overridden(self) -> list[str]:
+        """The options that change the paper's (or ``--quick``'s) setting, as command-line text."""
+        changed = []
+        if self.sample is not None:
+            changed.append(f"--sample {self.sample}")
+        if self.datasets != TABLE1_DATASETS:
+            changed.append(f"--datasets {','.join(self.datasets)}")
+        if self.proxies != TABLE1_PROXIES:
+            changed.append(f"--proxies {','.join(self.proxies)}")
+        return changed
+
+    def describe(self) -> str:
+        """One paragraph saying which setting this run used: the paper's, ``--quick``'s, and any override."""
+        sizes = self.sizes
+        if self.sample is None and not self.quick:
+            text = (
+                f"full (the paper's): Table 1 on the whole space for {', '.join(WHOLE_SPACE_PROXIES)} and on a seeded "
+                f"sample of {TABLE1_SAMPLE:,} for every proxy; Table 3 on the 500 NAS-Bench-101 cells; Table 4 on "
+                f"{TABLE4_WIDE:,} NLP cells (epsilon) and {TABLE4_SAMPLE:,} (every proxy); Tables 5, 6 and 11 on "
+                "NAS-Bench-201 architectures 0..4999 and the 500 NAS-Bench-101 cells, every pair of the author's "
+                f"weight grids; Table 7 on {TABLE4_SAMPLE:,} NLP cells."
+            )
+        else:
+            text = (
+                f"{'--quick' if self.quick else 'sized'}: Table 1 on seeded samples of "
+                f"{sizes.table1_wide} ({', '.join(WHOLE_SPACE_PROXIES)}) and {sizes.table1_sample} (every proxy) "
+                f"architectures per dataset; Table 3 on {sizes.table3} cells; Table 4 on {sizes.table4_wide} and "
+                f"{sizes.table4_sample} cells; Tables 5, 6 and 11 on {sizes.weights} architectures; Table 7 on "
+                f"{sizes.nlp_weights} cells{'; three weights per grid' if sizes.small_grid else ''}. Small samples: "
+                "the differences from the published values mostly measure the sample, not the method."
+            )
+        if self.overridden:
+            text += f" Overridden: {' '.join(self.overridden)}."
+        return text
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """One reproduced row: our metrics on the three sets, the counts, the published row and notes."""
+
+    #: the row's key: a proxy name, a weight pair ``"w1:w2"`` or an input
+    key: str
+    #: ``"float32"``/``"float64"`` for a weight pair; ``None`` for a proxy (scored in its own precision)
+    precision: str | None
+    #: which architectures were asked, e.g. "random sample of 5000 of 15625 architectures (seed 0)"
+    architectures: str
+    asked: int
+    scored: int
+    own: ProxyMetrics
+    common: ProxyMetrics
+    nan_worst: ProxyMetrics
+    #: Spearman's rho on the own set with its 95% bootstrap interval (``None``: not computed)
+    spearman_interval: Interval | None
+    published: PublishedRow | None
+    #: keys of the section's notes that apply to this row (see :attr:`Section.notes`)
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Table:
+    """What every table of the report has: a title, the input its scores saw and its footnotes."""
+
+    title: str
+    #: one line per batch of input the scores saw
+    inputs: tuple[str, ...] = ()
+    #: the footnotes the rows refer to: ``key: text``
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Section(Table):
+    """One table of correlations: a dataset of Table 1, a precision of Table 5 or 6, ..."""
+
+    rows: tuple[RowResult, ...]
+    #: what the rows are: the header of the first column
+    row_kind: str = "proxy"
+    #: the trained metric the scores are compared with
+    metric: str
+    #: 1, or -1 where the metric is minimised: the correlations of :data:`SIGNED_METRICS` are then shown
+    #: with the metric itself (the rows hold them with the negated metric, higher is better)
+    sign: int = 1
+    #: architectures in the common set (scored by every row of the section), and what that set is
+    common: int
+    common_of: str
+
+
+@dataclass(frozen=True)
+class Pick:
+    """Table 2: what one way of choosing picked over the draws of one pool size."""
+
+    #: a proxy name, ``"Optimal"`` or ``"Random"``
+    method: str
+    #: the pool size N
+    pool: int
+    runs: int
+    #: mean and standard deviation (over the draws) of the pick's validation and test accuracy
+    valid_mean: float
+    valid_std: float
+    test_mean: float
+    test_std: float
+    #: draws in which every architecture of the pool had NaN for the proxy (the pick was then at random)
+    all_nan: int
+    #: architectures of the set drawn from that the proxy scored (``None``: Optimal and Random)
+    scored: int | None
+    #: hours per 1,000 architectures, from the seconds the score store recorded here (``None``: no proxy)
+    hours_per_1000: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SelectionSection(Table):
+    """Table 2 on one dataset: the picks of every method and pool size."""
+
+    picks: tuple[Pick, ...]
+    #: the architectures the pools are drawn from (how many, what they are), and the best validation and test
+    #: accuracy among them
+    asked: int
+    architectures: str
+    best_valid: float
+    best_test: float
+    #: the metrics the picks are measured with
+    valid_metric: str
+    test_metric: str
+    #: pool sizes left out because the set is smaller
+    skipped: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One scatter plot: a proxy's scores against a trained metric, coloured by parameter count."""
+
+    title: str
+    proxy: str
+    metric: str
+    scores: np.ndarray
+    values: np.ndarray
+    params: np.ndarray
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure of the report: its file name (without suffix), caption and panels."""
+
+    name: str
+    caption: str
+    panels: tuple[Panel, ...]
+    #: panels per row of the grid
+    columns: int = 3
+
+
+@dataclass
+class ExperimentResult:
+    """What one experiment produced, and what it cost."""
+
+    name: str
+    title: str
+    #: how the experiment was set up, one sentence each
+    setting: list[str]
+    sections: list[Section | SelectionSection]
+    #: rows added to the score store while it ran (0 when everything was stored already)
+    new_scores: int
+    wall_seconds: float
+    figures: list[Figure] = field(default_factory=list)
+
+
+@dataclass
+class _Outcome:
+    """What an experiment's runner returns."""
+
+    setting: list[str]
+    sections: list[Section | SelectionSection] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+
+
+@dataclass
+class _Context:
+    """One reproduction: its configuration, the published values and the ``nas compare`` runs done so far."""
+
+    config: ReproduceConfig
+    published: PublishedValues
+    runs: dict[tuple[Any, ...], ComparisonData] = field(default_factory=dict)
+
+    def compare(self, space: str, dataset: str, proxies: Sequence[str], sample: int | None) -> ComparisonData:
+        """One ``nas compare`` run (``sample=None``: every architecture), done once per reproduction."""
+        key = (space, dataset, tuple(proxies), sample)
+        if key not in self.runs:
+            self.runs[key] = compare_proxies(
+                CompareConfig(
+                    space=space,
+                    dataset=dataset,
+                    columns=tuple(parse_columns(",".join(proxies))),
+                    sample=sample,
+                    seed=self.config.seed,
+                    seeds=(self.config.seed,),
+                    **self.config.run,
+                )
+            )
+        return self.runs[key]
+
+    def run_with(self, space: str, dataset: str, proxies: Sequence[str], sample: int | None) -> ComparisonData:
+        """A run of this reproduction that scored ``proxies`` on ``sample`` architectures, else a new one of them."""
+        for (run_space, run_dataset, _, size), run in self.runs.items():
+            if (run_space, run_dataset, size) == (space, dataset, sample) and set(proxies) <= set(run.scores):
+                return run
+        return self.compare(space, dataset, proxies, sample)
+
+    def published_row(self, experiment: str, key: str, dataset: str | None = None) -> PublishedRow | None:
+        """The published row of ``experiment`` (by its id in the data file) for ``key``."""
+        return self.published.find(PUBLISHED_EXPERIMENT.get(experiment, experiment), key, dataset)
+
+
+def parse_experiments(text: str | None) -> tuple[str, ...]:
+    """The experiments of an ``--only`` list (every one of :data:`EXPERIMENTS` when ``None``), in their order."""
+    from nas.reproduce import NOT_REPRODUCED
+
+    if text is None:
+        return tuple(EXPERIMENTS)
+    names = [item.strip() for item in text.split(",") if item.strip()]
+    if not names:
+        raise NasError(f"--only needs at least one experiment; known: {', '.join(EXPERIMENTS)}")
+    unknown = [name for name in names if name not in EXPERIMENTS]
+    if unknown:
+        shown = unknown[0] if len(unknown[0]) <= 40 else unknown[0][:37] + "..."
+        why = NOT_REPRODUCED.get(unknown[0])
+        raise NasError(
+            f"--only: unknown experiment {shown!r}; known: {', '.join(EXPERIMENTS)} "
+            + (f"({unknown[0]} is not reproduced: {why})" if why else "(the paper's other tables and figures are not reproduced yet)")
+        )
+    return tuple(name for name in EXPERIMENTS if name in names)
+
+
+def reproduce(config: ReproduceConfig) -> Iterator[ExperimentResult]:
+    """Run the experiments of ``config`` one after the other, yielding each result as it is done."""
+    if config.sample is not None and (isinstance(config.sample, bool) or config.sample < 2):
+        raise NasError(f"--sample must be at least 2 architectures (a rank correlation needs two), got {config.sample!r}")
+    unknown = sorted(set(config.datasets) - set(TABLE1_DATASETS))
+    if unknown:
+        raise NasError(f"--datasets: Table 1 has no dataset {unknown[0]!r}; it has {', '.join(TABLE1_DATASETS)}")
+    parse_columns(",".join(config.proxies))  # unknown proxy names are an error before anything is scored
+    context = _Context(config, load_published())
+    runners: dict[str, Callable[[_Context], _Outcome]] = {
+        "table1": _table1,
+        "table2": _table2,
+        "table3": _table3,
+        "table4": _table4,
+        "table5": lambda c: _weights(WEIGHTS_SPECS["table5"], c),
+        "table6": lambda c: _weights(WEIGHTS_SPECS["table6"], c),
+        "table7": lambda c: _weights(WEIGHTS_SPECS["table7"], c),
+        "table11": _inputs,
+        "fig1": _figure1,
+        "fig2": _figure2,
+    }
+    for name in config.experiments:
+        start = time.perf_counter()
+        before = _stored_rows(config.cache_dir)
+        outcome = runners[name](context)
+        yield ExperimentResult(
+            name=name,
+            title=EXPERIMENTS[name],
+            setting=outcome.setting,
+            sections=outcome.sections,
+            new_scores=_stored_rows(config.cache_dir) - before,
+            wall_seconds=time.perf_counter() - start,
+            figures=outcome.figures,
+        )
+
+
+def _stored_rows(cache_dir: str | None) -> int:
+    """How many scores the store holds."""
+    with ScoreStore.open(cache_dir) as store:
+        return len(store)
+
+
+def _bar(config: ReproduceConfig, name: str, total: int) -> tqdm:
+    """The experiment's progress bar on stderr (one step per scoring run)."""
+    return tqdm(total=total, desc=name, unit="step", file=sys.stderr, disable=not config.progress, position=0)
+
+
+def _table1_proxies(config: ReproduceConfig) -> tuple[list[str], list[str]]:
+    """Table 1's (and 3's) proxies in the paper's row order, params and flops added; and those of them scored widely."""
+    proxies = [name for name in TABLE1_PROXIES if name in config.proxies or name in ("params", "flops")]
+    proxies += [name for name in config.proxies if name not in proxies]
+    return proxies, [name for name in proxies if name in WHOLE_SPACE_PROXIES]
+
+
+def _two_runs(
+    context: _Context, space: str, dataset: str, proxies: Sequence[str], wide: Sequence[str],
+    wide_size: int | None, sample_size: int | None,
+) -> tuple[ComparisonData, ComparisonData]:
+    """The wide run (of ``wide``) and the sampled run (of every proxy); one run when their sizes are equal."""
+    sample_run = context.compare(space, dataset, proxies, sample_size)
+    if wide_size == sample_size or not wide:
+        return sample_run, sample_run
+    return context.compare(space, dataset, wide, wide_size), sample_run
+
+
+def _table1_runs(context: _Context, dataset: str) -> tuple[ComparisonData, ComparisonData]:
+    """Table 1's two runs on ``dataset`` (Figures 1/6 draw them, Table 2 draws from the wide one)."""
+    sizes = context.config.sizes
+    proxies, wide = _table1_proxies(context.config)
+    return _two_runs(context, "nb201", dataset, proxies, wide, sizes.table1_wide, sizes.table1_sample)
+
+
+def _table1(context: _Context) -> _Outcome:
+    """Table 1: a whole-space (or wide) run and a sampled run of ``nas compare`` per dataset."""
+    config = context.config
+    sizes = config.sizes
+    proxies, wide = _table1_proxies(config)
+    two_runs = sizes.table1_wide != sizes.table1_sample and bool(wide)
+    wide_text = "the whole space" if sizes.table1_wide is None else f"a seeded sample of {sizes.table1_wide}"
+    setting = [
+        f"NAS-Bench-201, datasets {', '.join(config.datasets)}; trained metric test_acc (200 epochs, mean over seeds).",
+        (
+            f"{', '.join(wide)} on {wide_text}; every proxy on a seeded random sample of {sizes.table1_sample} "
+            f"architectures (seed {config.seed}), which gives the common set."
+            if two_runs
+            else f"every proxy on a seeded random sample of {sizes.table1_sample} architectures (seed {config.seed})."
+        ),
+        "Each proxy on a batch of its paper's size (epsilon 256 at weights 1e-7:1 in float32, naswot 128, the "
+        "others 64) of real training images; initialisation and batch seed "
+        f"{config.seed}; 95% bootstrap intervals from 1,000 seeded draws.",
+    ]
+    sections = []
+    with _bar(config, "table1", len(config.datasets)) as bar:
+        for dataset in config.datasets:
+            wide_run, sample_run = _table1_runs(context, dataset)
+            bar.update()
+            sections.append(_comparison_section(context, "table1", _DATASET_TITLES[dataset], proxies, wide,
+                                                wide_run, sample_run))
+    return _Outcome(setting, sections)
+
+
+def _comparison_section(
+    context: _Context,
+    experiment: str,
+    title: str,
+    proxies: Sequence[str],
+    wide: Sequence[str],
+    wide_run: ComparisonData,
+    sample_run: ComparisonData,
+    extra_notes: Mapping[str, str] | None = None,
+) -> Section:
+    """One table of proxies: each proxy's own and NaN-worst values from its largest run, common from the sample."""
+    dataset = sample_run.config.dataset
+    notes = _input_notes(dataset, [*wide_run.inputs, *sample_run.inputs], context.config.data_dir)
+    notes.update(extra_notes or {})
+    shared = tuple(notes)
+    if sample_run.config.sample is not None:
+        notes["sample"] = "scored on a seeded random sample, not on the whole set as in the paper"
+    rows = []
+    for name in proxies:
+        run = wide_run if name in wide else sample_run
+        own = run.agreement["own"][name]
+        row_notes = shared + (("sample",) if run.config.sample is not None else ())
+        rows.append(
+            RowResult(
+                key=name,
+                precision=None,
+                architectures=run.selection,
+                asked=run.asked,
+                scored=run.scored[name],
+                own=own.metrics,
+                common=sample_run.agreement["common"][name].metrics,
+                nan_worst=run.agreement["nan_worst"][name].metrics,
+                spearman_interval=own.spearman,
+                published=context.published_row(experiment, name, dataset),
+                notes=row_notes,
+            )
+        )
+    common_of = f"the architectures of the {sample_run.selection} that every proxy scored"
+    inputs = tuple(dict.fromkeys([*wide_run.inputs, *sample_run.inputs]))
+    metric = sample_run.config.metric or ""
+    return Section(title=title, rows=tuple(rows), metric=metric, common=int(np.count_nonzero(sample_run.common)),
+                   common_of=common_of, inputs=inputs, notes=notes, sign=1 if sample_run.metric_higher_is_better else -1)
+
+
+_DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16-120": "ImageNet16-120", "ptb": "Penn Treebank"}
+
+
+def _input_notes(dataset: str, inputs: Sequence[str], data_dir: str | None) -> dict[str, str]:
+    """Notes on where the input differs from the paper's: a stand-in, or a partial copy of the images."""
+    notes: dict[str, str] = {}
+    stand_in = any(STAND_IN in line for line in inputs)
+    if stand_in:
+        notes["stand-in"] = (
+            "ImageNet16-120 input is a stand-in: CIFAR-100 training images resized to 16x16 (no ImageNet16-120 "
+            "images are available here); the paper used ImageNet16-120 images"
+        )
+    source = "cifar10" if dataset == "cifar10" else "cifar100" if dataset == "cifar100" or stand_in else None
+    if source is not None:
+        images = len((load_cifar10 if source == "cifar10" else load_cifar100)(data_dir)[0])
+        if images < FULL_TRAINING_IMAGES:
+            notes["partial"] = (
+                f"the batches are drawn from {images:,} {_DATASET_TITLES[source]} training images (a partial copy of "
+                f"the {FULL_TRAINING_IMAGES:,}), so they are not the paper's batches"
+            )
+    return notes
+
+
+def _table2(context: _Context) -> _Outcome:
+    """Table 2: best of N by each widely scored proxy, Optimal and Random, over seeded draws from Table 1's wide run."""
+    config = context.config
+    _, wide = _table1_proxies(config)
+    sizes = config.selection_sizes
+    runs = config.selection_runs
+    sections: list[Section | SelectionSection] = []
+    table = open_table("nb201", config.data_dir)
+    with _bar(config, "table2", len(config.datasets)) as bar:
+        for dataset in config.datasets:
+            # Table 1's wide run (its only run when both have one size), without its sample of every proxy
+            wide_run = context.run_with("nb201", dataset, wide, config.sizes.table1_wide)
+            methods = [name for name in wide if name in wide_run.scores]
+            valid_metric = "valid_acc" if "valid_acc" in table.metrics(dataset) else wide_run.config.metric or "test_acc"
+            valid = np.array([table.lookup(name, dataset, valid_metric) for name in wide_run.archs], dtype=np.float64)
+            sections.append(_selection_section(context, dataset, wide_run, methods, valid, valid_metric, sizes, runs))
+            bar.update()
+    setting = [
+        f"NAS-Bench-201, datasets {', '.join(config.datasets)}: the architectures of Table 1's "
+        f"{'whole-space' if config.sizes.table1_wide is None else 'wide'} run ({', '.join(wide)}) with a trained "
+        "accuracy form the set the pools are drawn from.",
+        f"{runs} seeded draws (seed {config.seed}) of N distinct architectures for each N of "
+        f"{', '.join(f'{n:,}' for n in sizes)}, the same draws for every method; each proxy picks its best-scored "
+        "architecture (NaN ranked worst; a pool all NaN is picked from at random and counted), Random one at random, "
+        "Optimal the one with the best validation accuracy (test accuracy where the table has no validation "
+        "accuracy).",
+        "Cost: hours of computation per 1,000 architectures, from the mean seconds per architecture the score store "
+        "recorded for the proxy here (one process on this machine).",
+    ]
+    return _Outcome(setting, sections)
+
+
+def _selection_section(
+    context: _Context,
+    dataset: str,
+    run: ComparisonData,
+    methods: Sequence[str],
+    valid: np.ndarray,
+    valid_metric: str,
+    sizes: Sequence[int],
+    runs: int,
+) -> SelectionSection:
+    """Table 2 on one dataset: the seeded draws and every method's picks."""
+    test = run.accuracies
+    known = np.flatnonzero(np.isfinite(test))
+    rng = np.random.default_rng(context.config.seed)
+    picks: list[Pick] = []
+    skipped = tuple(n for n in sizes if n > len(known))
+    oracle = np.where(np.isfinite(valid), valid, -np.inf) if np.isfinite(valid).any() else test
+    for n in (n for n in sizes if n <= len(known)):
+        draws = np.stack([rng.choice(known, size=n, replace=False) for _ in range(runs)])
+        chosen: dict[str, np.ndarray] = {
+            "Optimal": draws[np.arange(runs), np.argmax(oracle[draws], axis=1)],
+            "Random": draws[np.arange(runs), rng.integers(0, n, size=runs)],
+        }
+        nan_pools: dict[str, int] = {"Optimal": 0, "Random": 0}
+        for name in methods:
+            scores = run.scores[name] if run.higher_is_better[name] else -run.scores[name]
+            pooled = scores[draws]
+            empty = ~np.isfinite(pooled).any(axis=1)
+            best = np.argmax(np.where(np.isfinite(pooled), pooled, -np.inf), axis=1)
+            best[empty] = rng.integers(0, n, size=int(np.count_nonzero(empty)))
+            chosen[name] = draws[np.arange(runs), best]
+            nan_pools[name] = int(np.count_nonzero(empty))
+        for method, picked in chosen.items():
+            seconds = run.seconds_per_arch.get(method)
+            picks.append(
+                Pick(
+                    method=method,
+                    pool=n,
+                    runs=runs,
+                    valid_mean=_nanmean(valid[picked]),
+                    valid_std=_nanstd(valid[picked]),
+                    test_mean=float(np.mean(test[picked])),
+                    test_std=float(np.std(test[picked])),
+                    all_nan=nan_pools[method],
+                    scored=int(np.count_nonzero(np.isfinite(run.scores[method][known]))) if method in run.scores else None,
+                    hours_per_1000=None if seconds is None else seconds * 1000 / 3600,
+                )
+            )
+    notes = _input_notes(dataset, run.inputs, context.config.data_dir)
+    if run.config.sample is not None:
+        notes["sample"] = "the pools are drawn from a seeded sample, not from the whole space as in the paper"
+    if skipped:
+        notes["pool"] = (
+            f"N = {', '.join(f'{n:,}' for n in skipped)} left out: larger than the {len(known):,} architectures drawn from"
+        )
+    if valid_metric == "valid_acc" and dataset == "cifar10":
+        notes["valid"] = (
+            "validation accuracy is that of NAS-Bench-201's cifar10-valid setting (trained on the training half), test "
+            "accuracy that of its cifar10 setting (trained on training and validation half), as NAS-Bench-201 reports them"
+        )
+    elif valid_metric != "valid_acc":
+        notes["valid"] = (
+            f"the shared {dataset} table has no validation accuracy: the validation columns repeat {valid_metric}"
+        )
+    return SelectionSection(
+        title=_DATASET_TITLES[dataset],
+        picks=tuple(picks),
+        asked=len(known),
+        architectures=f"the {len(known):,} architectures with a trained accuracy of the {run.selection}",
+        valid_metric=valid_metric,
+        test_metric=run.config.metric or "test_acc",
+        best_valid=_nanmax(valid[known]),
+        best_test=float(np.max(test[known])) if len(known) else math.nan,
+        skipped=skipped,
+        inputs=tuple(run.inputs),
+        notes=notes,
+    )
+
+
+def _nanmean(values: np.ndarray) -> float:
+    return float(np.mean(values[np.isfinite(values)])) if np.isfinite(values).any() else math.nan
+
+
+def _nanstd(values: np.ndarray) -> float:
+    return float(np.std(values[np.isfinite(values)])) if np.isfinite(values).any() else math.nan
+
+
+def _nanmax(values: np.ndarray) -> float:
+    return float(np.max(values[np.isfinite(values)])) if np.isfinite(values).any() else math.nan
+
+
+def _table3_runs(context: _Context) -> tuple[list[str], ComparisonData]:
+    """Table 3's proxies and its run (Figure 2 takes epsilon's scores from it)."""
+    proxies, _ = _table1_proxies(context.config)
+    return proxies, context.compare("nb101", "cifar10", proxies, context.config.sizes.table3)
+
+
+def _table3(context: _Context) -> _Outcome:
+    """Table 3: Table 1's proxies on the NAS-Bench-101 cells of the shared table."""
+    proxies, run = _table3_runs(context)
+    notes = {"nb101": _NB101_NOTE}
+    section = _comparison_section(context, "table3", "NAS-Bench-101 CIFAR-10", proxies, (), run, run, notes)
+    setting = [
+        f"NAS-Bench-101 CIFAR-10: {run.selection}; trained metric {run.config.metric} (the table's; the paper "
+        "used the mean test accuracy).",
+        "Each proxy on a batch of its paper's size of real CIFAR-10 training images (epsilon at the NAS-Bench-101 "
+        f"weights {weights_key(DEFAULT_WEIGHTS['nb101'])}, float32); seed {context.config.seed}; 95% bootstrap "
+        "intervals from 1,000 seeded draws.",
+    ]
+    return _Outcome(setting, [section])
+
+
+_NB101_NOTE = (
+    "NAS-Bench-101: the 500 cells of the shared table (of 423,624) with their validation accuracy; the author "
+    "scored the first 5,000 cells of the benchmark (Table 3: the cells of the author's evaluation file) against "
+    "their mean test accuracy"
+)
+
+
+_PERPLEXITY_NOTE = (
+    "correlations are with test perplexity, as the paper prints them: negative is good (the top-10% are the cells of "
+    "lowest perplexity; the overlap and top-64 columns count the best-scored cells). The author's compute_stats "
+    "divides the top-10%/top-10% overlap for a minimised metric by the number of cells below the score's 10th "
+    "percentile, not above its 90th, so that column is not comparable"
+)
+_EMBEDDING_NOTE = (
+    "epsilon draws the embedding table from a seeded normal distribution; the author's code draws it from U(0, 1)"
+)
+
+
+def _table4_proxies(config: ReproduceConfig) -> tuple[list[str], list[str]]:
+    """Table 4's proxies (those of ``--proxies`` it has, epsilon alone when none; params and flops added)."""
+    chosen = [name for name in TABLE4_PROXIES if name in config.proxies] or ["epsilon"]
+    proxies = chosen + ["params", "flops"]
+    return proxies, [name for name in proxies if name in TABLE4_WIDE_PROXIES]
+
+
+def _table4_runs(context: _Context) -> tuple[list[str], list[str], ComparisonData, ComparisonData]:
+    """Table 4's proxies and runs (Figure 2 takes epsilon's scores from the wide one)."""
+    sizes = context.config.sizes
+    proxies, wide = _table4_proxies(context.config)
+    wide_run, sample_run = _two_runs(context, "nlp", "ptb", proxies, wide, sizes.table4_wide, sizes.table4_sample)
+    return proxies, wide, wide_run, sample_run
+
+
+def _table4(context: _Context) -> _Outcome:
+    """Table 4: NAS-Bench-NLP on Penn Treebank against test perplexity (minimised)."""
+    proxies, wide, wide_run, sample_run = _table4_runs(context)
+    notes = {
+        "perplexity": _PERPLEXITY_NOTE,
+        "nlp": "NAS-Bench-NLP: the PTB cells of the shared logs (one training run each, the benchmark's main set); "
+        "cells whose run did not finish have no perplexity and are not asked",
+        "embedding": _EMBEDDING_NOTE,
+    }
+    section = _comparison_section(context, "table4", "NAS-Bench-NLP Penn Treebank", proxies, wide, wide_run,
+                                  sample_run, notes)
+    setting = [
+        f"NAS-Bench-NLP, Penn Treebank; trained metric {sample_run.config.metric} (minimised).",
+        f"{', '.join(wide)} on the {wide_run.selection}; every proxy on the {sample_run.selection} (the common set).",
+        "Each proxy on a batch of its paper's size of PTB training token windows (epsilon at the NLP weights "
+        f"{weights_key(DEFAULT_WEIGHTS['nlp'])}, float32); seed {context.config.seed}; 95% bootstrap intervals from "
+        "1,000 seeded draws.",
+    ]
+    return _Outcome(setting, [section])
+
+
+def _weights(spec: WeightsSpec, context: _Context) -> _Outcome:
+    """Table 5, 6 or 7: epsilon at every weight pair of the grid, in each precision, through the store."""
+    config = context.config
+    grid = list(spec.quick_weights) if config.sizes.small_grid else weight_grid(spec.low, spec.high)
+    default = DEFAULT_WEIGHTS[spec.space]
+    pairs = [(w1, w2) for w1, w2 in itertools.combinations(grid, 2) if w1 < w2]
+    variants = [
+        # the default pair as the default setting: it shares its stored scores with Table 1 and nas score
+        _Variant(weights_key(pair), precision, None if weights_key(pair) == weights_key(default) else list(pair))
+        for precision in spec.precisions
+        for pair in pairs
+    ]
+    sections, selection, metric = _epsilon_variants(spec, variants, context, "weights w1:w2")
+    setting = [
+        f"{spec.space} {spec.dataset}: {selection}; trained metric {metric}.",
+        f"epsilon at every pair w1 < w2 of the weights {', '.join(f'{w:g}' for w in grid)} ({len(pairs)} pairs; "
+        f"the space's default is {weights_key(default)}), each pair in "
+        f"{' and '.join(spec.precisions)}, on one batch of {EPSILON_BATCH} real training "
+        f"{'token windows' if spec.space == 'nlp' else 'images'} (seed {config.seed}); no bootstrap intervals.",
+    ]
+    return _Outcome(setting, sections)
+
+
+def _inputs(context: _Context) -> _Outcome:
+    """Table 11: epsilon with real and synthetic input on NAS-Bench-201 CIFAR-10."""
+    variants = [_Variant(key, "float32", None, kind) for key, kind in INPUT_KINDS.items()]
+    sections, selection, metric = _epsilon_variants(INPUTS_SPEC, variants, context, "input")
+    setting = [
+        f"nb201 cifar10: {selection}; trained metric {metric}.",
+        f"epsilon at {weights_key(DEFAULT_WEIGHTS['nb201'])} in float32 on one batch of {EPSILON_BATCH} inputs "
+        f"(seed {context.config.seed}) of each kind: " + ", ".join(f"{key} = {kind}" for key, kind in INPUT_KINDS.items())
+        + " (nas.data.load_batch: grey is one constant level per image, normal N(0, 1), uniform U(-1, 1), "
+        "uniform+ U(0, 1)); no bootstrap intervals.",
+    ]
+    return _Outcome(setting, sections)
+
+
+@dataclass(frozen=True)
+class _Variant:
+    """One row of a weight or input table: an epsilon setting and an input."""
+
+    key: str
+    precision: str
+    #: the weights setting (``None``: the space's default pair)
+    weights: list[float] | None
+    data: str = "real"
+
+
+def _epsilon_variants(
+    spec: WeightsSpec, variants: Sequence[_Variant], context: _Context, row_kind: str
+) -> tuple[list[Section | SelectionSection], str, str]:
+    """Score every variant through the store on the spec's architectures; one section per precision."""
+    config = context.config
+    space = create_space(spec.space)
+    table = open_table(spec.space, config.data_dir)
+    archs, selection = _weight_architectures(spec, space, table.architectures(spec.dataset), config)
+    names = [space.format(arch) for arch in archs]
+    metric = table.default_metric(spec.dataset)
+    values = np.array([table.lookup(name, spec.dataset, metric) for name in names], dtype=np.float64)
+    higher = table.higher_is_better(metric)
+    target = values if higher else -values
+    kinds = list(dict.fromkeys(variant.data for variant in variants))
+    batches = {
+        kind: load_batch(spec.dataset, data=kind, size=EPSILON_BATCH, seed=config.seed, data_dir=config.data_dir)
+        for kind in kinds
+    }
+    inputs = tuple(f"epsilon: {batch.kind} input, batch of {len(batch)} ({batch.identity})" for batch in batches.values())
+    scores: dict[str, dict[str, np.ndarray]] = {}
+    options = {name: config.run[name] for name in ("executor", "workers", "progress", "ray_address") if name in config.run}
+    store = ScoreStore.open(config.cache_dir)
+    try:
+        with _bar(config, spec.experiment, len(variants)) as bar:
+            for kind, batch in batches.items():
+                with Scorer(space, spec.dataset, batch, store=store, seed=config.seed, **options) as scorer:
+                    for variant in (v for v in variants if v.data == kind):
+                        proxy = create_proxy("epsilon", weights=variant.weights, precision=variant.precision)
+                        scores.setdefault(variant.precision, {})[variant.key] = scorer.values(archs, proxy)
+                        bar.update()
+    finally:
+        store.close()
+    notes = _input_notes(spec.dataset, [line for line in inputs if "real" in line or STAND_IN in line], config.data_dir)
+    if spec.author_archs is not None and len(archs) < spec.author_archs:
+        notes["sample"] = f"scored on {len(archs)} architectures, not the author's {spec.author_archs:,}"
+    elif spec.author_archs is None and spec.first is None and len(archs) < len(table.architectures(spec.dataset)):
+        notes["sample"] = f"scored on a seeded sample of {len(archs)} cells of the table"
+    if spec.space == "nb101":
+        notes["nb101"] = _NB101_NOTE
+    if any(variant.data != "real" for variant in variants):
+        notes["input"] = (
+            "our inputs are those of nas.data.load_batch, matched to the author's by name (real_batch, grey_scale, "
+            "random_normal, random_uniform, random_uniform_pos); the author's generators were not compared"
+        )
+    if not higher:
+        notes["perplexity"] = _PERPLEXITY_NOTE
+    if spec.space == "nlp":
+        notes["embedding"] = _EMBEDDING_NOTE
+    sections: list[Section | SelectionSection] = []
+    asked = int(np.count_nonzero(np.isfinite(values)))
+    data = {variant.key: variant.data for variant in variants}
+    for precision, by_key in scores.items():
+        section_notes = dict(notes)
+        if precision != "float32":
+            section_notes["precision"] = f"{precision}: the published values are float32, the paper's precision"
+        agreement, _, common = agreements(by_key, target, {key: True for key in by_key}, resamples=0)
+        rows = tuple(
+            RowResult(
+                key=key,
+                precision=precision,
+                architectures=selection,
+                asked=asked,
+                scored=agreement["own"][key].metrics.pairs,
+                own=agreement["own"][key].metrics,
+                common=agreement["common"][key].metrics,
+                nan_worst=agreement["nan_worst"][key].metrics,
+                spearman_interval=None,
+                published=context.published_row(spec.experiment, key),
+                notes=tuple(note for note in section_notes if data[key] == "real" or note not in _REAL_INPUT_NOTES),
+            )
+            for key in by_key
+        )
+        title = f"{precision}" + (" (the paper's precision)" if precision == "float32" else "")
+        sections.append(Section(title=title, rows=rows, metric=metric, common=int(np.count_nonzero(common)),
+                                common_of=f"the architectures every row scored in {precision}", inputs=inputs,
+                                notes=section_notes, row_kind=row_kind, sign=1 if higher else -1))
+    return sections, selection, metric
+
+
+#: the notes about real images, which a synthetic input's row does not carry
+_REAL_INPUT_NOTES = ("partial", "stand-in")
+
+
+def _weight_architectures(
+    spec: WeightsSpec, space: SearchSpace, cells: list[str] | None, config: ReproduceConfig
+) -> tuple[list[Architecture], str]:
+    """The architectures of a weight table and their description (a seeded sample of them when sized)."""
+    if spec.first is not None:
+        candidates = list(itertools.islice(space.enumerate(), spec.first))
+        described = f"architectures 0..{spec.first - 1} of the official index order (as the author's code)"
+    else:
+        if cells is None:
+            raise NasError(f"the {spec.space} table cannot list its architectures")
+        candidates = [space.parse(cell) for cell in cells]
+        described = f"the {len(cells)} cells of the {spec.space} table"
+    size = config.sizes.nlp_weights if spec.space == "nlp" else config.sizes.weights
+    if size is None or size >= len(candidates):
+        return candidates, described
+    chosen = sorted(random.Random(config.seed).sample(range(len(candidates)), size))
+    return [candidates[i] for i in chosen], f"a random sample (seed {config.seed}) of {size} of {described}"
+
+
+def _panels(run: ComparisonData, proxies: Sequence[str], title: str) -> list[Panel]:
+    """One panel per proxy of ``run``."""
+    metric = run.config.metric or ""
+    return [
+        Panel(title, name, metric, run.scores[name], run.accuracies, run.params)
+        for name in proxies
+        if name in run.scores
+    ]
+
+
+def _figure1(context: _Context) -> _Outcome:
+    """Figures 1 and 6: every proxy's score against test accuracy on NAS-Bench-201, coloured by parameter count."""
+    config = context.config
+    proxies, wide = _table1_proxies(config)
+    by_proxy: dict[str, list[Panel]] = {name: [] for name in proxies}  # a row per proxy, a column per dataset
+    for dataset in config.datasets:
+        wide_run, sample_run = _table1_runs(context, dataset)
+        for name in proxies:
+            by_proxy[name] += _panels(wide_run if name in wide else sample_run, [name], _DATASET_TITLES[dataset])
+    columns = len(config.datasets)
+    figures = [
+        Figure("fig1", "Figure 1: epsilon against test accuracy on NAS-Bench-201, coloured by log10 parameter count",
+               tuple(by_proxy.get("epsilon", [])), columns),
+        Figure("fig6", "Figure 6: every proxy against test accuracy on NAS-Bench-201, coloured by log10 parameter count",
+               tuple(panel for panels in by_proxy.values() for panel in panels), columns),
+    ]
+    sizes = config.sizes
+    setting = [
+        f"The scores of Table 1's runs: {', '.join(wide)} on "
+        f"{'the whole space' if sizes.table1_wide is None else f'a seeded sample of {sizes.table1_wide}'}, the others "
+        f"on a seeded sample of {sizes.table1_sample} architectures per dataset; NaN scores are not drawn.",
+    ]
+    return _Outcome(setting, figures=figures)
+
+
+def _figure2(context: _Context) -> _Outcome:
+    """Figure 2: epsilon against the trained metric on NAS-Bench-101 and NAS-Bench-NLP."""
+    sizes = context.config.sizes
+    nb101 = context.run_with("nb101", "cifar10", ["epsilon"], sizes.table3)
+    nlp = context.run_with("nlp", "ptb", ["epsilon"], sizes.table4_wide)
+    panels = _panels(nb101, ["epsilon"], "NAS-Bench-101") + _panels(nlp, ["epsilon"], "NAS-Bench-NLP")
+    setting = [
+        f"Epsilon's scores of Tables 3 and 4 (scored here when they did not run): NAS-Bench-101 {nb101.selection} "
+        f"({nb101.config.metric}); NAS-Bench-NLP {nlp.selection} (test perplexity, lower is better); NaN scores are "
+        "not drawn.",
+    ]
+    caption = "Figure 2: epsilon against the trained metric on NAS-Bench-101 and NAS-Bench-NLP, coloured by log10 parameter count"
+    return _Outcome(setting, figures=[Figure("fig2", caption, tuple(panels), 2)])
