@@ -300,6 +300,39 @@ def _single_threaded() -> None:
     import torch
 
     torch.set_num_threads(1)
+    keep_freed_memory()
+
+
+#: glibc ``mallopt`` parameters (malloc.h) and the values :func:`keep_freed_memory` sets
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+MMAP_THRESHOLD_BYTES = 64 << 20
+TRIM_THRESHOLD_BYTES = 512 << 20
+
+
+def keep_freed_memory() -> bool:
+    """Let this process's allocator reuse freed blocks instead of returning them to the system (glibc only).
+
+    Scoring allocates and frees the same megabyte-sized tensors thousands of times. glibc serves
+    blocks over its (adaptive) mmap threshold with fresh mappings and unmaps them when freed, so
+    every such tensor costs a page fault per 4 KiB page on first touch: measured on whole-space
+    NB201 epsilon, 6,200 faults and 20 ms of system time per architecture, a quarter of the
+    scoring time. Blocks up to :data:`MMAP_THRESHOLD_BYTES` now come from the heap, which is
+    returned to the system only when :data:`TRIM_THRESHOLD_BYTES` lie free at its top. Called in
+    every worker process and by the command line; returns whether the settings took (``False``
+    off glibc, where nothing changes).
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES))
 
 
 def _worker_main(conn: Any, job: Callable[[Any], Any]) -> None:

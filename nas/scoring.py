@@ -97,14 +97,17 @@ class TransientFailure(ProxyResult):
 class ArchitectureProxy(Protocol):
     """A proxy that may score an architecture without building its network.
 
-    :meth:`score_architecture` returns the result computed from the architecture and the dataset
-    alone (``params`` and ``flops``: the space's closed-form counts), or ``None`` when it needs the
+    :meth:`score_architecture` returns the result computed from the architecture, the dataset and
+    the batch alone (``params`` and ``flops``: the space's closed-form counts; ``epsilon``: the
+    space's :meth:`~nas.spaces.base.SearchSpace.collapsed_output`), or ``None`` when it needs the
     network; :class:`ScoringJob` then builds it and calls :meth:`Proxy.score`. Both ways must
     give the same value (the store does not say which one computed it).
     """
 
-    def score_architecture(self, space: SearchSpace, arch: Architecture, dataset: DatasetSpec) -> ProxyResult | None:
-        """The result for ``arch`` without its network, or ``None``."""
+    def score_architecture(
+        self, space: SearchSpace, arch: Architecture, dataset: DatasetSpec, batch: Batch
+    ) -> ProxyResult | None:
+        """The result for ``arch`` on ``batch`` without its network, or ``None``."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,7 @@ class ScoringJob:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            found = proxy.score_architecture(self.space, arch, self.dataset) if isinstance(proxy, ArchitectureProxy) else None
+            found = proxy.score_architecture(self.space, arch, self.dataset, self.batch) if isinstance(proxy, ArchitectureProxy) else None
             if found is None:
                 torch.default_generator.manual_seed(self.seed)  # models are built on the CPU
                 model = initialise_by_position(self.space.build(arch, self.dataset), self.seed)

@@ -36,7 +36,9 @@ class Params(Proxy):
         """Count the model's trainable parameters; the batch is not used."""
         return ProxyResult(float(sum(p.numel() for p in model.parameters() if p.requires_grad)))
 
-    def score_architecture(self, space: SearchSpace, arch: Architecture, dataset: DatasetSpec) -> ProxyResult | None:
+    def score_architecture(
+        self, space: SearchSpace, arch: Architecture, dataset: DatasetSpec, batch: Batch | None = None
+    ) -> ProxyResult | None:
         """The space's closed-form parameter count of ``arch``; ``None`` when it has none (then :meth:`score` counts the built model)."""
         count = space.closed_form_parameters(arch, dataset)
         return None if count is None else ProxyResult(float(count))
@@ -62,7 +64,9 @@ class Flops(Proxy):
         shape = context.input_shape or dataset_spec(context.dataset).input_shape
         return ProxyResult(float(count_flops(model, shape, batch.inputs.dtype)))
 
-    def score_architecture(self, space: SearchSpace, arch: Architecture, dataset: DatasetSpec) -> ProxyResult | None:
+    def score_architecture(
+        self, space: SearchSpace, arch: Architecture, dataset: DatasetSpec, batch: Batch | None = None
+    ) -> ProxyResult | None:
         """The space's closed-form FLOPs of ``arch`` on one example of ``dataset``; ``None`` when it has none."""
         count = space.closed_form_flops(arch, dataset)
         return None if count is None else ProxyResult(float(count))

@@ -21,7 +21,7 @@ width-collapsed, 10-50 times faster; the scores equal the direct ones to roundin
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 import torch.nn as nn
@@ -31,6 +31,10 @@ from nas.errors import NasError
 from nas.proxies import register_proxy
 from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
 from nas.proxies.collapse import CollapseError, RankOneOutput, can_collapse, collapse
+
+if TYPE_CHECKING:
+    from nas.datasets import DatasetSpec
+    from nas.spaces.base import Architecture, SearchSpace
 
 #: The paper's weights per search space.
 DEFAULT_WEIGHTS: dict[str, tuple[float, float]] = {
@@ -114,6 +118,26 @@ class Epsilon(Proxy):
     def effective_settings(self, space: str) -> dict[str, Any]:
         """The settings with ``weights`` resolved to the space's default pair when not given."""
         return {**self.settings, "weights": list(self.weights_for(space))}
+
+    def score_architecture(self, space: SearchSpace, arch: Architecture, dataset: DatasetSpec, batch: Batch) -> ProxyResult | None:
+        """Epsilon of ``arch`` from the space's :meth:`~nas.spaces.base.SearchSpace.collapsed_output`, building no network.
+
+        ``None`` (the scorer then builds the network and calls :meth:`score`) when ``collapse`` is
+        ``off`` or the space has no collapsed output for the architecture. The outputs are those
+        of the built network's ``collapsed_forward`` to the bit, so both ways give the same score.
+        """
+        if self.settings["collapse"] != "auto" or not batch.inputs.is_floating_point():
+            return None
+        weights = self.weights_for(space.name)
+        inputs = batch.inputs.to(PRECISIONS[self.settings["precision"]])
+        outputs = []
+        with torch.no_grad():
+            for weight in weights:
+                output = space.collapsed_output(arch, dataset, inputs, weight)
+                if output is None:
+                    return None
+                outputs.append(output.detach().flatten())
+        return epsilon_from_outputs(outputs, weights, self.settings["precision"])
 
     def score(self, model: nn.Module, batch: Batch, context: ProxyContext) -> ProxyResult:
         """Epsilon of ``model`` on ``batch`` (NaN with a reason when undefined)."""

@@ -10,6 +10,7 @@ from nas.datasets import DatasetSpec, builds_for, dataset_spec
 from nas.errors import NasError
 
 if TYPE_CHECKING:  # only for annotations: importing a space's interface does not import torch
+    import torch
     import torch.nn as nn
 
 #: A space's own, immutable and hashable representation of one architecture.
@@ -92,6 +93,18 @@ class SearchSpace(ABC):
     @abstractmethod
     def build(self, arch: Architecture, dataset: DatasetSpec) -> nn.Module:
         """An untrained network for ``dataset`` (its input shape and class count)."""
+
+    def collapsed_output(self, arch: Architecture, dataset: DatasetSpec, inputs: torch.Tensor, weight: float) -> torch.Tensor | None:
+        """The output of ``build(arch, dataset)`` with every weight ``weight``, width-collapsed, without building it; ``None`` if unknown.
+
+        Optional, like :meth:`closed_form_parameters`: a space whose network can be evaluated
+        this way overrides it and returns what the built network's own ``collapsed_forward``
+        (:mod:`nas.proxies.collapse`) returns, to the bit: one value per example, every weight
+        ``weight``, biases 0, batch statistics, computed in the dtype of ``inputs``. The epsilon
+        proxy (``collapse=auto``) then scores the architecture without building its network.
+        The default is ``None``.
+        """
+        return None
 
     def closed_form_parameters(self, arch: Architecture, dataset: DatasetSpec) -> int | None:
         """Trainable parameters of ``build(arch, dataset)``, computed without building it; ``None`` if unknown.

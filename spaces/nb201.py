@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import itertools
 import random
+import weakref
 from functools import cache
 from typing import Iterator
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from nas.datasets import DatasetSpec
 from nas.errors import NasError, quoted
@@ -325,6 +327,126 @@ class NB201Network(nn.Module):
         features = self.lastact(self.cells(self.stem(x)))
         return self.classifier(torch.flatten(self.global_pooling(features), 1))
 
+    def collapsed_forward(self, inputs: torch.Tensor, weight: float) -> torch.Tensor:
+        """The network's output with every weight ``weight``, width-collapsed: one value per example.
+
+        :func:`collapsed_output` of this network's architecture, width and depth (the module's own
+        parameters are not read; the epsilon proxy uses this with ``collapse=auto``, see
+        :mod:`nas.proxies.collapse`). Raises :class:`~nas.proxies.collapse.CollapseError` when a
+        stage module is no longer a plain :class:`Cell` or :class:`ResidualBlock` (a cell wrapped
+        or replaced after the build), so that the generic transform handles the changed network.
+        """
+        from nas.proxies.collapse import CollapseError
+
+        plain = all(type(layer) in (Cell, ResidualBlock) for layer in self.cells)
+        eps = {m.eps for m in self.modules() if isinstance(m, nn.BatchNorm2d)}
+        if not plain or eps != {_BN_EPS}:
+            raise CollapseError("the NB201 network was changed after its build: no hand-written collapsed form")
+        cells = sum(type(layer) is Cell for layer in self.cells)
+        return collapsed_output(self.arch, inputs, weight, self.stem[0].out_channels, cells // _STAGES)
+
+
+#: batch-norm eps of every NB201 network (PyTorch's default, as the benchmark's)
+_BN_EPS = 1e-5
+
+
+def collapsed_output(
+    arch: NB201Arch, inputs: torch.Tensor, weight: float, channels: int = _STEM_CHANNELS, cells_per_stage: int = _CELLS_PER_STAGE
+) -> torch.Tensor:
+    """The output of :class:`NB201Network` with every weight ``weight`` (biases 0, batch statistics), width-collapsed.
+
+    With one constant weight every channel of every activation is the same, and so is every
+    logit of an example (:mod:`nas.proxies.collapse`): this returns that value, shape (N,),
+    computed on (N, 1, H, W) tensors with the width-1 kernels of :mod:`nas.proxies.collapse`,
+    exactly the operations, in the same order, that the generic
+    :func:`~nas.proxies.collapse.collapse` of the built network runs, so the result is the same
+    to the bit (``tests/test_collapse.py``). It is faster because it builds no network and
+    computes each distinct edge of a cell once: two edges that apply the same operation to the
+    same node give the same tensor when every weight is one constant. ``inputs`` (N, C, H, W)
+    in the dtype to compute in; ``channels`` and ``cells_per_stage`` as in :meth:`NB201Space.build`.
+    """
+    from nas.proxies.collapse import CollapseError, constant_conv2d, width1_batch_norm, width1_pool
+
+    if inputs.dim() != 4:
+        raise CollapseError(f"NAS-Bench-201 network expects (N, C, H, W) images, got shape {tuple(inputs.shape)}")
+    pool3, pool2, global_pool = _POOL3, nn.AvgPool2d(kernel_size=2, stride=2, padding=0), nn.AdaptiveAvgPool2d(1)
+
+    def conv_bn(rectified: torch.Tensor, fan_in: int, kernel: int, stride: int = 1) -> torch.Tensor:
+        """A constant ``kernel`` x ``kernel`` convolution of ``fan_in`` channels of a ReLU's output, then batch norm."""
+        padding = (kernel // 2, kernel // 2)
+        y = constant_conv2d(rectified, weight * (fan_in / 1), (kernel, kernel), (stride, stride), padding)
+        return width1_batch_norm(y, weight, _BN_EPS)
+
+    def cell(x: torch.Tensor, width: int) -> torch.Tensor:
+        nodes = [x]
+        edges: dict[tuple[int, str], torch.Tensor] = {}  # (source node, operation) -> its output, computed once
+        rectified: dict[int, torch.Tensor] = {}  # source node -> its ReLU, shared by its convolutions
+        for node in range(1, NUM_NODES):
+            total = None
+            for op, (dst, src) in zip(arch, EDGES):
+                if dst != node:
+                    continue
+                out = edges.get((src, op))
+                if out is None:
+                    source = nodes[src]
+                    if op == "none":
+                        out = source * 0.0
+                    elif op == "skip_connect":
+                        out = source
+                    elif op == "avg_pool_3x3":
+                        out = width1_pool(pool3, source)
+                    else:
+                        if src not in rectified:
+                            rectified[src] = torch.relu(source)
+                        out = conv_bn(rectified[src], width, 1 if op == "nor_conv_1x1" else 3)
+                    edges[(src, op)] = out
+                total = out if total is None else total + out
+            nodes.append(total)
+        return nodes[-1]
+
+    x = _collapsed_stem(inputs, weight)
+    width = channels
+    for stage in range(_STAGES):
+        if stage > 0:
+            wider = channels * 2**stage
+            shortcut = constant_conv2d(width1_pool(pool2, x), weight * (width / 1), (1, 1))
+            x = shortcut + conv_bn(torch.relu(conv_bn(torch.relu(x), width, 3, stride=2)), wider, 3)
+            width = wider
+        for _ in range(cells_per_stage):
+            x = cell(x, width)
+    x = torch.relu(width1_batch_norm(x, weight, _BN_EPS))
+    pooled = torch.flatten(width1_pool(global_pool, x), 1)
+    return F.linear(pooled, pooled.new_full((1, 1), weight * (width / 1))).flatten()
+
+
+#: the ``avg_pool_3x3`` operation's pooling, shared by the collapsed forward (it holds no state)
+_POOL3 = Pool()
+#: :func:`_collapsed_stem`'s recent results: (id, version, weight) of the inputs -> (a weak reference to them, stem output)
+_STEMS: dict[tuple[int, int, float], tuple[weakref.ref[torch.Tensor], torch.Tensor]] = {}
+_STEMS_KEPT = 8
+
+
+def _collapsed_stem(inputs: torch.Tensor, weight: float) -> torch.Tensor:
+    """The collapsed stem (constant 3x3 convolution of the data's channels, batch norm) of ``inputs``.
+
+    Every architecture has the same stem, so scoring many of them on one batch computes it once
+    per weight: the result is kept for the same, unchanged input tensor (same object, same
+    version counter) and handed out again (callers never modify it in place).
+    """
+    from nas.proxies.collapse import constant_conv2d, width1_batch_norm
+
+    key = (id(inputs), inputs._version, weight)
+    kept = _STEMS.get(key)
+    if kept is not None and kept[0]() is inputs:
+        return kept[1]
+    # the stem sees the data's channels: with a constant kernel only their sum matters (scale 1)
+    summed = inputs.sum(dim=1, keepdim=True)
+    out = width1_batch_norm(constant_conv2d(summed, weight * 1.0, (3, 3), padding=(1, 1)), weight, _BN_EPS)
+    if len(_STEMS) >= _STEMS_KEPT:
+        _STEMS.pop(next(iter(_STEMS)))
+    _STEMS[key] = (weakref.ref(inputs), out)
+    return out
+
 
 # ---- the space -----------------------------------------------------------------------------
 
@@ -411,6 +533,12 @@ class NB201Space(SearchSpace):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise NasError(f"NB201 {label} must be a positive integer, got {value!r}")
         return NB201Network(arch, dataset.num_classes, in_channels, channels, cells_per_stage)
+
+    def collapsed_output(self, arch: NB201Arch, dataset: DatasetSpec, inputs: torch.Tensor, weight: float) -> torch.Tensor:
+        """:func:`collapsed_output` of the benchmark network of ``arch`` (:meth:`build`'s defaults), built on no network."""
+        arch = check_arch(arch)
+        _image_shape(dataset)
+        return collapsed_output(arch, inputs, weight)
 
     def closed_form_parameters(self, arch: NB201Arch, dataset: DatasetSpec) -> int:
         """Trainable parameters of the benchmark network of ``arch`` (:meth:`build`'s defaults), in closed form.

@@ -28,6 +28,7 @@ from nas.errors import NasError
 from nas.spaces.base import Architecture, SearchSpace
 
 if TYPE_CHECKING:
+    import torch
     import torch.nn as nn
 
     from nas.datasets import DatasetSpec
@@ -102,6 +103,10 @@ class SubsetSpace(SearchSpace):
     def build(self, arch: Architecture, dataset: DatasetSpec) -> nn.Module:
         """The full space's network."""
         return self.base.build(arch, dataset)
+
+    def collapsed_output(self, arch: Architecture, dataset: DatasetSpec, inputs: torch.Tensor, weight: float) -> torch.Tensor | None:
+        """The base space's collapsed output of ``arch``."""
+        return self.base.collapsed_output(arch, dataset, inputs, weight)
 
     def closed_form_parameters(self, arch: Architecture, dataset: DatasetSpec) -> int | None:
         """The base space's closed-form parameter count."""

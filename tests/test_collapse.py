@@ -207,3 +207,61 @@ def test_registered_generic_network_collapses_exactly(images: torch.Tensor) -> N
     # still pins epsilon to ~6 significant digits. (The 1.4% gap between collapsed and full direct
     # epsilon seen on AVX2 is not this rounding but the zero rule: see _first_feature.)
     assert _agree(slow, fast, "float64"), (slow, fast)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_nb201_hand_written_collapsed_output_is_the_generic_collapse_to_the_bit(images: torch.Tensor, dtype: torch.dtype) -> None:
+    """``NB201Space.collapsed_output`` (no network built, each distinct edge of a cell computed once)
+    runs the generic collapse's width-1 kernels in the generic collapse's order, so it is bit-identical;
+    the built network's own ``collapsed_forward`` is the same function of the architecture."""
+    space, spec = create_space("nb201"), dataset_spec("cifar10")
+    inputs = images.to(dtype)
+    archs = _nb201_sample(24, seed=11) + [space.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")]
+    for arch in archs:
+        model = space.build(arch, spec).to(dtype)
+        for weight in WEIGHTS + (1e-3,):
+            generic = collapse(model, weight)(inputs).flatten()
+            hand = space.collapsed_output(arch, spec, inputs, weight)
+            own = model.collapsed_forward(inputs, weight)
+            assert hand.dtype == dtype and hand.shape == (len(inputs),)
+            # exact: the same kernels on the same inputs in the same order (dedup repeats a computation, not a sum)
+            assert torch.equal(hand, generic) or (hand.isnan().all() and generic.isnan().all()), space.format(arch)
+            assert torch.equal(own, hand)  # exact: the method calls the same function
+
+
+def test_nb201_collapsed_forward_refuses_a_changed_network(images: torch.Tensor) -> None:
+    """A cell wrapped after the build (epsilon_auto's shortcuts) is not what the hand-written form computes."""
+    from nas.proxies.epsilon_auto import IdentityShortcut
+
+    space, spec = create_space("nb201"), dataset_spec("cifar10")
+    model = space.build(space.parse(NO_PATH), spec)
+    model.cells[0] = IdentityShortcut(model.cells[0])
+    with pytest.raises(CollapseError, match="changed after its build"):
+        model.collapsed_forward(images, 1.0)
+
+
+def test_scorer_scores_nb201_epsilon_without_building_the_network(data_dir, monkeypatch) -> None:
+    """The scoring job takes epsilon from ``collapsed_output`` and builds nothing; the score equals the built network's."""
+    from nas.proxies import create_proxy
+    from nas.proxies.base import ProxyContext
+    from nas.scoring import ScoringJob
+
+    space, spec = create_space("nb201"), dataset_spec("cifar10")
+    batch = load_batch("cifar10", size=8, seed=0)
+    archs = _nb201_sample(8, seed=3)
+    built = []
+    for arch in archs:
+        proxy = create_proxy("epsilon")
+        built.append(proxy.score(proxy.prepare(space.build(arch, spec)), batch, ProxyContext("nb201", "cifar10", 10, 0)))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("epsilon built a network")
+
+    monkeypatch.setattr(type(space), "build", refuse)
+    job = ScoringJob(space, spec, batch, 0)
+    for arch, expected in zip(archs, built):
+        result, _ = job(("key", arch, create_proxy("epsilon")))
+        assert result.reason == expected.reason
+        assert result.value == expected.value or (result.is_nan and expected.is_nan)  # exact: the same outputs
+    off, _ = job(("key", archs[2], create_proxy("epsilon", collapse="off")))  # the direct path still builds
+    assert off.is_nan and "epsilon built a network" in off.reason

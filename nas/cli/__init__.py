@@ -137,6 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser([command] if command else []).parse_args(argv)
     if not callable(getattr(args, "func", None)):  # argparse chose another sub-command than _command_in
         args = build_parser().parse_args(argv)
+    from nas.executors import keep_freed_memory
+
+    keep_freed_memory()  # in-process scoring (serial executor, perf, calibrate) reuses freed tensors
     try:
         return int(args.func(args) or 0)
     except NasError as exc:
