@@ -81,6 +81,32 @@ def _backward(proxy: str, model: nn.Module, batch: Batch) -> str | None:
     return None
 
 
+def _activation_backward(proxy: str, model: nn.Module, batch: Batch) -> str | None:
+    """Backpropagate the loss to the activations only (their tensor hooks see dL/da); the reason when it is not finite.
+
+    Fisher reads no weight gradient. With image inputs the parameters are set not to require
+    gradients and the input does, so the backward pass runs every layer's input-gradient
+    kernel and skips the weight-gradient convolutions (the gradients reaching the activations
+    are the same). Token-id inputs cannot require gradients: those models take the full
+    backward pass of :func:`_backward`.
+    """
+    if not batch.inputs.is_floating_point():
+        return _backward(proxy, model, batch)
+    model.train()
+    model.zero_grad(set_to_none=True)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    inputs = fast_layout(model, inputs_for(model, batch).detach().clone()).requires_grad_(True)
+    targets = targets_for(proxy, model, batch)
+    with torch.enable_grad():
+        loss = cross_entropy(logits_of(model(inputs)), targets)
+        if not torch.isfinite(loss):
+            return f"{proxy}: loss is not finite ({float(loss)})"
+        if loss.requires_grad:
+            torch.autograd.grad(loss, inputs, allow_unused=True)
+    return None
+
+
 @register_proxy()
 class Snip(Proxy):
     """SNIP (Lee et al., ICLR 2019) for NAS: sum over weights of ``|theta * dL/dtheta|``.
@@ -155,7 +181,9 @@ class Fisher(Proxy):
 
     Speed (issue 18; ``docs/performance.md``): the forward and backward passes run channels-last
     (:func:`fast_layout`), about 2x faster on one core; the score moves by float32 rounding only,
-    though channels-last batch norm rounds more coarsely (see the module docstring).
+    though channels-last batch norm rounds more coarsely (see the module docstring). The
+    backward pass computes activation gradients only, no weight gradients
+    (:func:`_activation_backward`).
     """
 
     name = "fisher"
@@ -188,7 +216,7 @@ class Fisher(Proxy):
 
         handles = [layer.register_forward_hook(forward_hook) for layer in layers]
         try:
-            reason = _backward(self.name, model, batch)
+            reason = _activation_backward(self.name, model, batch)
         finally:
             for handle in handles:
                 handle.remove()
