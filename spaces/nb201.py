@@ -351,7 +351,12 @@ _BN_EPS = 1e-5
 
 
 def collapsed_output(
-    arch: NB201Arch, inputs: torch.Tensor, weight: float, channels: int = _STEM_CHANNELS, cells_per_stage: int = _CELLS_PER_STAGE
+    arch: NB201Arch,
+    inputs: torch.Tensor,
+    weight: float,
+    channels: int = _STEM_CHANNELS,
+    cells_per_stage: int = _CELLS_PER_STAGE,
+    shortcut: bool = False,
 ) -> torch.Tensor:
     """The output of :class:`NB201Network` with every weight ``weight`` (biases 0, batch statistics), width-collapsed.
 
@@ -364,6 +369,8 @@ def collapsed_output(
     computes each distinct edge of a cell once: two edges that apply the same operation to the
     same node give the same tensor when every weight is one constant. ``inputs`` (N, C, H, W)
     in the dtype to compute in; ``channels`` and ``cells_per_stage`` as in :meth:`NB201Space.build`.
+    ``shortcut``: every cell computes ``x + cell(x)`` (the network whose cells the
+    ``epsilon_auto`` proxy wraps in an identity shortcut, in the order its wrapper adds).
     """
     from nas.proxies.collapse import CollapseError, constant_conv2d, width1_batch_norm, width1_pool
 
@@ -409,11 +416,11 @@ def collapsed_output(
     for stage in range(_STAGES):
         if stage > 0:
             wider = channels * 2**stage
-            shortcut = constant_conv2d(width1_pool(pool2, x), weight * (width / 1), (1, 1))
-            x = shortcut + conv_bn(torch.relu(conv_bn(torch.relu(x), width, 3, stride=2)), wider, 3)
+            downsampled = constant_conv2d(width1_pool(pool2, x), weight * (width / 1), (1, 1))
+            x = downsampled + conv_bn(torch.relu(conv_bn(torch.relu(x), width, 3, stride=2)), wider, 3)
             width = wider
         for _ in range(cells_per_stage):
-            x = cell(x, width)
+            x = x + cell(x, width) if shortcut else cell(x, width)
     x = torch.relu(width1_batch_norm(x, weight, _BN_EPS))
     pooled = torch.flatten(width1_pool(global_pool, x), 1)
     return F.linear(pooled, pooled.new_full((1, 1), weight * (width / 1))).flatten()

@@ -72,7 +72,7 @@ def test_every_built_in_proxy_declares_an_invariance_and_a_version() -> None:
         cls = PROXIES.get(name)
         assert cls.invariance in ("function", "live", "exact"), name
         assert cls.version is not None, name  # built-ins bump it by hand when their scores change
-    assert {n for n in BUILT_IN if PROXIES.get(n).invariance == "function"} == {"epsilon"}
+    assert {n for n in BUILT_IN if PROXIES.get(n).invariance == "function"} == {"epsilon", "epsilon_auto"}
     live = {n for n in BUILT_IN if PROXIES.get(n).invariance == "live"}
     assert live == {"synflow", "snip", "grad_norm", "fisher", "grasp", "jacob_cov"}
 
@@ -104,7 +104,10 @@ def test_keys_follow_the_invariance() -> None:
 
 @pytest.mark.slow
 def test_function_invariant_proxies_agree_on_all_members_of_30_classes(data_dir) -> None:
-    """epsilon: constant weights, so class members compute the same function, up to summation order.
+    """epsilon and epsilon_auto: constant weights, so class members compute the same function, up to summation order.
+
+    (epsilon_auto adds an identity around cells without a parameter-free path: members of a
+    class have isomorphic cells, hence the same paths and the same shortcuts.)
 
     On the benchmark's own network and a real batch of 16 (a batch of 2 leaves batch norm
     nearly degenerate and most epsilons NaN or 0, which would prove little).
