@@ -278,3 +278,38 @@ def test_search_on_nb201_warms_up_with_the_ensemble_over_the_pool(tmp_path: Path
 def _no_scores(archs: Any) -> np.ndarray:
     """Proxy scores that drawing a pool never asks for."""
     raise AssertionError("no proxy scores are needed to draw a pool")
+
+
+def test_search_members_score_on_their_standard_batches_as_in_compare(tmp_path: Path, data_dir: Path) -> None:
+    """Without ``batch.size`` each member scores on its own standard batch (meco 1, synflow 64), so a
+    zero-cost search ranks by the same stored scores that ``nas compare`` reads, and computes none again."""
+    config = parse_config(
+        {
+            "name": "standard-batches", "space": "nb201", "dataset": "cifar10", "metric": "valid_acc",
+            "proxy": {"name": "ensemble(meco+synflow)", "batch": {"data": "real", "seed": 0}},
+            "budget": 1, "rounds": 2, "seed": 4,
+            "strategies": [{"name": "zc", "strategy": "zero_cost", "settings": {"n": 6}}],
+        },
+        data_dir=data_dir,
+    )  # fmt: skip
+    assert config.proxy is not None and config.proxy.batch.size is None
+    assert {name: config.proxy.batch.size_for(p) for name, p in config.proxy.create_members().items()} == {"meco": 1, "synflow": 64}
+    result = run_experiment(config, tmp_path / "out", executor="serial")
+    assert "meco: cifar10: real images, 1 x 3x32x32" in result.proxy_input and "synflow: cifar10: real images, 64 x" in result.proxy_input
+
+    space = create_space("nb201")
+    oracle = Oracle(open_table("nb201", data_dir), "cifar10", "valid_acc", 1)
+    for round_index, run in enumerate(result.runs["zc"]):
+        pool = SearchContext(space, oracle, _no_scores, random.Random(round_seed(4, round_index))).sample_pool(6)
+        names = [space.format(arch) for arch in pool]
+        raw = nas.score(names, proxies=["meco", "synflow"], metrics=False, executor="serial")  # standard batches
+        assert raw.attrs["stats"]["meco"]["computed"] == 0 and raw.attrs["stats"]["synflow"]["computed"] == 0
+        ensemble = rank_ensemble({k: raw[k].to_numpy() for k in ("meco", "synflow")}, {"meco": True, "synflow": True})
+        assert ensemble[names.index(run.archs[0])] == np.nanmax(ensemble)  # the choice has the best ensemble score
+    assert "`ensemble(meco+synflow)`: the rank ensemble" in write_reports(result).markdown
+    base = {"space": "nb201", "dataset": "cifar10", "metric": "valid_acc", "budget": 1,
+            "strategies": [{"name": "zc", "strategy": "zero_cost", "settings": {"n": 5}}]}  # fmt: skip
+    with pytest.raises(NasError, match="proxy.batch.size: at most"):
+        parse_config({**base, "proxy": {"name": "meco", "batch": {"size": 10**9}}}, "x.yaml", data_dir=data_dir)
+    zico = parse_config({**base, "proxy": {"name": "zico"}}, "x.yaml", data_dir=data_dir).proxy
+    assert zico is not None and zico.batch.size_for(nas.proxy("zico")) == 256

@@ -83,11 +83,21 @@ _repr = _REPR.repr
 
 @dataclass(frozen=True)
 class BatchConfig:
-    """The input batch the proxy scores on (see :func:`nas.data.load_batch`)."""
+    """The input batch the proxy scores on (see :func:`nas.data.load_batch`).
+
+    ``size`` ``None`` (the key left out of the file): each proxy scores on its standard batch,
+    its :attr:`~nas.proxies.base.Proxy.batch_size` (256 for epsilon, 1 for meco, 64 for most),
+    as in ``nas compare``; the members of a combination then each get their own batch of the
+    same data and seed. A number: every proxy and member scores on that many examples.
+    """
 
     data: str = "real"
-    size: int = 256
+    size: int | None = None
     seed: int = 0
+
+    def size_for(self, proxy: Proxy) -> int:
+        """The number of examples ``proxy`` scores on."""
+        return proxy.batch_size if self.size is None else self.size
 
 
 @dataclass(frozen=True)
@@ -96,8 +106,9 @@ class ProxyConfig:
 
     ``name`` may also be a rank combination of several proxies (:mod:`nas.ensembles`):
     ``ensemble(a+b+c)``, ``aznas`` or ``vote(a+b+c)``. Then ``members`` names them and
-    ``settings`` maps each member to its settings (complete); every member is scored on the one
-    ``batch`` with the one ``seed``.
+    ``settings`` maps each member to its settings (complete); every member is scored on the
+    data of ``batch`` (its own standard batch size unless ``batch.size`` gives one) with the one
+    ``seed``.
     """
 
     name: str
@@ -545,6 +556,12 @@ def _parse_proxy(item: Any, source: str, fail: Callable[[str, str], NasError]) -
             f"at most {limit} examples (a proxy keeps activations of the whole batch in memory; "
             f"set NAS_MAX_BATCH_SIZE to raise the limit), got {_quote(values['size'])}",
         )
+    if "size" not in values:
+        standard = {m: PROXIES.get(m).batch_size for m in (members or (name,))}
+        too_large = {m: size for m, size in standard.items() if size > limit}
+        if too_large:
+            member, size = next(iter(too_large.items()))
+            raise fail("proxy.batch.size", f"missing, and {member}'s standard batch of {size} is over the limit of {limit}: give a size")
     _check_seed(values.get("seed", 0), "proxy.batch.seed", fail)
     seed = _check_type(item.get("seed", 0), int, f"{source}: proxy.seed")
     _check_seed(seed, "proxy.seed", fail)

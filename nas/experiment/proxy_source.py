@@ -54,8 +54,8 @@ class ProxySource:
         self._cache = cache
         self._options = (executor, workers, progress, data_dir, cache_dir)
         self._scores: ProxyScores | None = None
-        self._scorer: Any = None
-        self._batch: Batch | None = None
+        self._scorers: dict[int, Any] = {}  # batch size -> its Scorer
+        self._batches: dict[int, Batch] = {}  # batch size -> the batch
 
     def __call__(self, archs: Sequence[Architecture]) -> np.ndarray:
         """The direction-normalised proxy scores of ``archs`` (higher is better)."""
@@ -63,46 +63,66 @@ class ProxySource:
             self._scores = self._start()
         return self._scores(archs)
 
-    def _load_batch(self) -> Batch:
-        """The proxy's input batch (loaded once)."""
-        from nas.data import load_batch
-
+    def _sizes(self) -> dict[str, int]:
+        """The batch size of every proxy scored (the proxy, or each member of a combination), by name."""
         if self._config.proxy is None:
             raise NasError(f"{self._config.source}: proxy: missing, but a strategy uses proxy scores")
-        if self._batch is None:
+        batch = self._config.proxy.batch
+        return {name: batch.size_for(proxy) for name, proxy in self._config.proxy.create_members().items()}
+
+    def _load_batch(self, size: int) -> Batch:
+        """The proxy's input batch of ``size`` examples (loaded once)."""
+        from nas.data import load_batch
+
+        if size not in self._batches:
+            assert self._config.proxy is not None  # checked by _sizes
             spec = self._config.proxy.batch
-            self._batch = load_batch(
-                self._config.dataset, data=spec.data, size=spec.size, seed=spec.seed, data_dir=self._options[3]
+            self._batches[size] = load_batch(
+                self._config.dataset, data=spec.data, size=size, seed=spec.seed, data_dir=self._options[3]
             )
-        return self._batch
+        return self._batches[size]
 
     def input_description(self) -> str:
-        """What the proxy scores on, for the reports ("" without a proxy)."""
+        """What the proxy scores on, for the reports ("" without a proxy); with the members' names when they differ."""
         from nas.data import describe_input
 
-        return "" if self._config.proxy is None else describe_input(self._load_batch())
+        if self._config.proxy is None:
+            return ""
+        sizes = self._sizes()
+        if len(set(sizes.values())) == 1:
+            return describe_input(self._load_batch(next(iter(sizes.values()))))
+        by_size: dict[int, list[str]] = {}
+        for name, size in sizes.items():
+            by_size.setdefault(size, []).append(name)
+        return "; ".join(f"{', '.join(names)}: {describe_input(self._load_batch(size))}" for size, names in by_size.items())
 
-    def _start(self) -> ProxyScores:
+    def _scorer(self, size: int) -> Any:
+        """The scorer of the batch of ``size`` examples (created once)."""
         from nas.scoring import Scorer
         from nas.store import ScoreStore
 
-        batch = self._load_batch()
-        executor, workers, progress, data_dir, cache_dir = self._options
+        if size not in self._scorers:
+            executor, workers, progress, data_dir, cache_dir = self._options
+            settings = self._config.proxy
+            assert settings is not None  # checked by _sizes
+            self._scorers[size] = Scorer(
+                self._space, self._config.dataset, self._load_batch(size), store=ScoreStore.open(cache_dir),
+                executor=executor, workers=workers, ray_address=self._ray_address, progress=progress, seed=settings.seed,
+            )
+        return self._scorers[size]
+
+    def _start(self) -> ProxyScores:
         settings = self._config.proxy
-        assert settings is not None  # checked by _load_batch
-        self._scorer = Scorer(
-            self._space, self._config.dataset, batch, store=ScoreStore.open(cache_dir), executor=executor,
-            workers=workers, ray_address=self._ray_address, progress=progress, seed=settings.seed,
-        )
-        members = {name: self._member_scores(proxy) for name, proxy in settings.create_members().items()}
+        sizes = self._sizes()
+        assert settings is not None  # checked by _sizes
+        members = {name: self._member_scores(proxy, self._scorer(sizes[name])) for name, proxy in settings.create_members().items()}
         if not settings.members:
             return members[settings.name]
         kind, upright = settings.kind, {name: True for name in members}  # member scores are direction-normalised
         return CombinedProxyScores(members, lambda scores: combine(kind, scores, upright))
 
-    def _member_scores(self, proxy: Proxy) -> CachedProxyScores:
-        """The memoised, direction-normalised scores of one proxy, preloaded from the store for small spaces."""
-        scorer = self._scorer
+    def _member_scores(self, proxy: Proxy, scorer: Any) -> CachedProxyScores:
+        """The memoised, direction-normalised scores of one proxy from ``scorer``, preloaded from the store for small spaces."""
         scores = CachedProxyScores(
             self._cache, lambda archs: scorer.values(archs, proxy), proxy.higher_is_better, proxy.invariance
         )
@@ -119,6 +139,7 @@ class ProxySource:
         return {keys[key]: row.result.value for key, row in stored.items()}
 
     def close(self) -> None:
-        """Shut the scorer's workers down (if any were started)."""
-        if self._scorer is not None:
-            self._scorer.close()
+        """Shut the scorers' workers down (if any were started)."""
+        for scorer in self._scorers.values():
+            scorer.close()
+        self._scorers = {}

@@ -344,7 +344,8 @@ def _proxy_text(result: ExperimentResult) -> str:
     if result.proxy_input:  # the "Proxy input" line says what the batch was, stand-ins included
         return text
     batch = config.batch
-    return text + f" on a batch of {batch.size} {batch.data} inputs (seed {batch.seed})"
+    size = "each proxy's standard batch of" if batch.size is None else f"a batch of {batch.size}"
+    return text + f" on {size} {batch.data} inputs (seed {batch.seed})"
 
 
 def _settings_text(settings: Mapping[str, object]) -> str:
