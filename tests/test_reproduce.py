@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from nas.cli import main
 from nas.errors import NasError
@@ -21,7 +22,7 @@ from nas.reproduce.experiments import (
     reproduce,
 )
 from nas.reproduce.published import COLUMNS, load_published, quoted_values
-from nas.reproduce.report import results_frame
+from nas.reproduce.report import results_frame, write_report
 from nas.store import ScoreStore
 
 #: a tiny Table 1: two datasets (one with the stand-in input), two proxies (params and flops are added), 6 architectures
@@ -69,13 +70,14 @@ def test_only_names_experiments_in_their_order() -> None:
     assert parse_experiments(None) == tuple(EXPERIMENTS)
     assert parse_experiments(" table6,table1 ") == ("table1", "table6")
     assert parse_experiments("fig2,table11,table2") == ("table2", "table11", "fig2")
-    with pytest.raises(NasError, match=r"unknown experiment 'fig3'; known: table1, table2, table3, .*fig3 is not reproduced"):
-        parse_experiments("table1,fig3")
+    assert parse_experiments("fig4,fig3") == ("fig3", "fig4")
+    with pytest.raises(NasError, match=r"unknown experiment 'fig5'; known: table1, table2, .*fig4 .*fig5 is not reproduced"):
+        parse_experiments("table1,fig5")
     with pytest.raises(NasError, match=r"table9 is not reproduced: the epsilon proxy has no setting"):
         parse_experiments("table9")
 
 
-@pytest.mark.parametrize("only", ["table1,tabel6", ",", "fig3"])
+@pytest.mark.parametrize("only", ["table1,tabel6", ",", "fig5"])
 def test_a_bad_only_is_one_line_and_status_2(only: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["reproduce", "epsilon-paper", "--only", only, "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
@@ -218,3 +220,108 @@ def test_nb101_nlp_and_input_tables_on_tiny_samples(tmp_path: Path) -> None:
     figure = results["fig2"].figures[0]
     assert [panel.title for panel in figure.panels] == ["NAS-Bench-101", "NAS-Bench-NLP"]
     assert all(len(panel.scores) == len(panel.values) == len(panel.params) == 4 for panel in figure.panels)
+
+
+def _markdown_rows(report: str, header: str) -> list[list[str]]:
+    """The cells of every row of the report's table whose header line starts with ``header``."""
+    lines = report.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def _run_and_report(config: ReproduceConfig, out: Path) -> list:
+    """Run ``config`` and write its report into ``out``, as the command does."""
+    results = list(reproduce(config))
+    write_report(results, load_published(), out, "nas reproduce epsilon-paper (test)", config.describe())
+    return results
+
+
+def test_fig4_rho_per_batch_size_agrees_with_nas_score_and_a_rerun_computes_nothing(tmp_path: Path) -> None:
+    """Figure 4 on 5 architectures, batch sizes 8 and 16, 2 batches each: the table against an independent
+    nas.score of the same architectures on batch seed 0, the CSV, the figure, and a rerun from the store."""
+    import nas
+
+    config = ReproduceConfig(experiments=("fig4",), quick=True, sample=5, batch_sizes=(8, 16),
+                             run={"executor": "serial"})
+    out = tmp_path / "fig4"
+    [result] = _run_and_report(config, out)
+    assert result.new_scores == 5 * 2 * 2  # architectures x sizes x batches
+    section = result.sections[0]
+    report = (out / "report.md").read_text()
+    assert "Published: figure only, no published numbers" in report
+    assert "- **sizes**: batch sizes 32, 64, 128, 256, 512, 1024 of the paper's were not run" in report
+    rows = {int(cells[0]): cells for cells in _markdown_rows(report, "| batch size |")}
+    assert sorted(rows) == [8, 16]
+    csv = {record["batch_size"]: record for record in results_frame(result).to_dict("records")}
+    for size, cells in rows.items():
+        batches, asked, scored = int(cells[1]), int(cells[2]), int(cells[3])
+        assert (batches, asked) == (2, 10) and 0 < scored <= asked
+        assert float(cells[4]) == pytest.approx(100 * (asked - scored) / asked, abs=0.05)
+        per_batch = [float(value) for value in csv[size]["spearman_per_batch"].split(";")]
+        assert float(cells[6]) == pytest.approx(np.median(per_batch), abs=5e-4)
+        assert float(cells[7]) <= float(cells[6]) <= float(cells[8]) and "partial" in cells[9]
+
+        # independent: nas.score in another store, then scipy's Spearman on the finite scores (batch seed 0)
+        frame = nas.score(list(section.archs), proxies="epsilon", batch_size=size, seed=0, executor="serial",
+                          cache_dir=tmp_path / f"independent-{size}")
+        finite = frame[np.isfinite(frame["epsilon"])]
+        assert len(finite) <= scored
+        assert per_batch[0] == pytest.approx(stats.spearmanr(finite["epsilon"], finite["test_acc"]).statistic, abs=1e-9)
+    assert (out / "fig4.png").read_bytes()[:4] == b"\x89PNG" and (out / "fig4.csv").is_file()
+
+    [rerun] = _run_and_report(config, tmp_path / "again")
+    assert rerun.new_scores == 0
+    assert "0 new scores computed" in (tmp_path / "again" / "report.md").read_text()
+
+
+def test_fig3_search_table_agrees_with_nas_search_and_a_rerun_computes_nothing(
+    tmp_path: Path, _isolated_cache: Path
+) -> None:
+    """Figure 3 on CIFAR-10, 2 rounds of 10 trained models, pools of 10: the table against nas.search of two of
+    its strategies (whose proxy scores the store already holds), the CSV, the figure, and a rerun."""
+    import nas
+
+    config = ReproduceConfig(experiments=("fig3",), quick=True, sample=10, search_rounds=2, run={"executor": "serial"})
+    out = tmp_path / "fig3"
+    [result] = _run_and_report(config, out)
+    assert result.new_scores > 0
+    report = (out / "report.md").read_text()
+    assert "Published: figure only, no published numbers" in report and "population 3 and tournament 1" in report
+    assert "- **size**: 2 rounds of 10 trained models with pools of 10, not the full setting's 100 rounds" in report
+    header = "| strategy | rounds | trained | test_acc after 10 | test_acc final choice | published | notes |"
+    assert header in report
+    rows = {cells[0]: cells for cells in _markdown_rows(report, header)}
+    assert list(rows) == ["evolution", "evolution + warm-up", "evolution + warm-up + move (parent)", "random",
+                          "random + warm-up"]
+    assert all(cells[1:3] == ["2", "10"] and cells[5] == "—" for cells in rows.values())
+    assert "partial" in rows["random + warm-up"][6] and "partial" not in rows["random"][6]
+    csv = {record["strategy"]: record for record in results_frame(result).to_dict("records")}
+    with ScoreStore.open(_isolated_cache) as store:
+        stored = len(store)
+
+    # independent: the same searches through nas.search (the population and tournament the report states)
+    strategies = [
+        {"name": "random", "strategy": "random"},
+        {"name": "evolution + warm-up", "strategy": "evolution",
+         "settings": {"population": 3, "tournament": 1, "warmup": True, "pool": 10}},
+    ]
+    searched = nas.search(name="check", space="nb201", dataset="cifar10", metric="valid_acc", budget=10, rounds=2,
+                          seed=0, strategies=strategies, executor="serial", out=tmp_path / "search", report=False,
+                          proxy={"name": "epsilon", "batch": {"data": "real", "size": 256, "seed": 0}})
+    for label, runs in searched.experiment.runs.items():
+        finals = [run.final_test for run in runs]
+        mean, std = (float(value) for value in rows[label][4].split(" ± "))
+        assert mean == pytest.approx(np.mean(finals), abs=0.005) and std == pytest.approx(np.std(finals, ddof=1), abs=0.005)
+        assert csv[label]["final_mean"] == pytest.approx(np.mean(finals))
+        assert csv[label]["after_10_mean"] == pytest.approx(np.mean(finals))  # the choice after all 10 models is the final
+    with ScoreStore.open(_isolated_cache) as store:
+        assert len(store) == stored  # nas.search found every warm-up score in the store
+    assert (out / "fig3.png").read_bytes()[:4] == b"\x89PNG" and (out / "fig3.csv").is_file()
+
+    [rerun] = _run_and_report(config, tmp_path / "again")
+    assert rerun.new_scores == 0

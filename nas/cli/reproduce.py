@@ -90,15 +90,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="small samples (Table 1: 200 and 20 architectures per dataset; Table 3: 20 cells; "
                         "Table 4: 20 and 8 cells; Tables 5, 6, 11: 100 architectures; Table 7: 20 cells; three "
-                        "weights per grid): far less than the full run")
+                        "weights per grid; Figure 4: 50 architectures, 2 batches per size; Figure 3: 3 rounds of 30 "
+                        "trained models, pools of 100, CIFAR-10 only): far less than the full run")
     parser.add_argument("--only", metavar="NAMES",
                         help=f"comma-separated experiments to run (default: all of {', '.join(EXPERIMENTS)})")
     parser.add_argument("--sample", type=int, metavar="N",
-                        help="override: N architectures for every experiment and table (smoke tests; the report "
-                        "says the setting was overridden)")
+                        help="override: N architectures for every experiment and table (Figure 3: warm-up pools of N "
+                        "and at most N trained models per run; smoke tests; the report says the setting was overridden)")
     parser.add_argument("--datasets", metavar="NAMES",
-                        help="override: the NAS-Bench-201 datasets of Tables 1-2 and Figures 1/6 (default: "
-                        "cifar10,cifar100,imagenet16-120)")
+                        help="override: the NAS-Bench-201 datasets of Tables 1-2, Figures 1/6 and Figure 3 (default: "
+                        "cifar10,cifar100,imagenet16-120; Figure 3 with --quick: cifar10)")
     parser.add_argument("--proxies", metavar="NAMES",
                         help="override: the proxies of Tables 1 and 3 (default: epsilon,synflow,snip,grad_norm,fisher,"
                         "grasp,jacob_cov,naswot; params and flops are always added); Table 4 keeps those of "

@@ -49,18 +49,39 @@ reproduced: the epsilon proxy has no setting for them (:data:`nas.reproduce.NOT_
 each proxy's score against the trained metric, coloured by parameter count, from the runs of
 Tables 1, 3 and 4.
 
+**Figure 4** (batch size): epsilon on a seeded sample of :data:`FIG4_ARCHS` NAS-Bench-201
+architectures, scored on real CIFAR-10 batches of every size of :data:`FIG4_BATCH_SIZES`, each
+size with :data:`FIG4_BATCH_SEEDS` batches (batch seeds ``0, 1, ...``; one scorer per batch, the
+models initialised with the run's seed); per size the median and quartiles of the batches'
+Spearman rho with ``test_acc``. A size larger than the training images of the data directory
+(or than :func:`nas.data.max_batch_size`) is left out and the report says why.
+
+**Figure 3** (search): :func:`nas.experiment.run_experiment` with the benchmark-table oracle
+on NAS-Bench-201 (a configuration built here as ``configs/nb201-cifar10.yaml`` does: steered by
+``valid_acc`` where the table has it, reported with ``test_acc``): ageing evolution (plain, with
+epsilon warm-up, with warm-up and the proxy choosing the parent) and random search (plain, with
+warm-up), :data:`SEARCH_ROUNDS` seeded rounds of :data:`SEARCH_BUDGET` trained models, warm-up
+pools of :data:`SEARCH_POOL`. Epsilon's scores go through the store; when the rounds' pools
+draw at least as many architectures as the space has, the whole space is scored first in one
+call. The searches themselves are table look-ups (seconds) and are rerun each time. Per
+strategy: the test accuracy of the choice after k trained models (the best by the steering
+metric so far, first on ties), median and quartiles over the rounds.
+
 **Sizes.** :data:`FULL` is the paper's setting; :data:`QUICK` (``--quick``) uses small samples
 and a grid of three weights; ``sample`` overrides every size with one number of architectures.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import random
 import sys
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -70,11 +91,15 @@ from nas.benchmarks import open_table
 from nas.bootstrap import Interval
 from nas.calibration import weight_grid
 from nas.comparing import CompareConfig, ComparisonData, agreements, compare_proxies, parse_columns
-from nas.data import STAND_IN, load_batch, load_cifar10, load_cifar100
+from nas.data import STAND_IN, load_batch, load_cifar10, load_cifar100, max_batch_size
 from nas.errors import NasError
-from nas.metrics import ProxyMetrics
+from nas.experiment import ExperimentConfig, parse_config, run_experiment
+from nas.experiment import ExperimentResult as SearchResult
+from nas.experiment.results import Run
+from nas.metrics import ProxyMetrics, spearman
 from nas.proxies import create_proxy
 from nas.proxies.epsilon import DEFAULT_WEIGHTS
+from nas.reports.search import BUDGET_MARKS, Statistic
 from nas.reproduce import EXPERIMENTS
 from nas.reproduce.published import PublishedRow, PublishedValues, load_published, weights_key
 from nas.scoring import Scorer
@@ -119,6 +144,18 @@ PUBLISHED_EXPERIMENT: dict[str, str] = {
 FULL_TRAINING_IMAGES = 50_000
 #: the batch epsilon is scored on (the paper's)
 EPSILON_BATCH = 256
+#: Figure 4: the batch sizes (the paper's), the architectures and the batches per size of the full setting
+FIG4_BATCH_SIZES: tuple[int, ...] = (8, 16, 32, 64, 128, 256, 512, 1024)
+FIG4_ARCHS = 1000
+FIG4_BATCH_SEEDS = 5
+#: Figure 3 in the full setting: seeded rounds, trained models per run, warm-up pool and datasets
+SEARCH_ROUNDS = 100
+SEARCH_BUDGET = 300
+SEARCH_POOL = 3000
+#: Figure 3's evolution population and tournament, and random search's warm-up models (configs/nb201-cifar10.yaml);
+#: scaled down when the budget is under three populations
+SEARCH_POPULATION = 64
+SEARCH_TOURNAMENT = 10
 #: the correlations whose sign follows the trained metric (shown with the metric itself where it is minimised)
 SIGNED_METRICS: tuple[str, ...] = ("spearman", "kendall", "top10_spearman", "top10_kendall")
 
@@ -142,13 +179,23 @@ class Sizes:
     table4_sample: int = TABLE4_SAMPLE
     #: Table 7 (NLP cells)
     nlp_weights: int = TABLE4_SAMPLE
+    #: Figure 4: architectures, batch sizes and batches (seeds ``0 ..``) per size
+    fig4_archs: int = FIG4_ARCHS
+    fig4_batch_sizes: tuple[int, ...] = FIG4_BATCH_SIZES
+    fig4_batch_seeds: int = FIG4_BATCH_SEEDS
+    #: Figure 3: rounds, trained models per run, the warm-up pool and the datasets
+    search_rounds: int = SEARCH_ROUNDS
+    search_budget: int = SEARCH_BUDGET
+    search_pool: int = SEARCH_POOL
+    search_datasets: tuple[str, ...] = TABLE1_DATASETS
 
 
 #: the paper's setting
 FULL = Sizes(table1_wide=None, table1_sample=TABLE1_SAMPLE, weights=None, small_grid=False)
 #: ``--quick``: small samples, minutes rather than hours
 QUICK = Sizes(table1_wide=200, table1_sample=20, weights=100, small_grid=True, table3=20, table4_wide=20,
-              table4_sample=8, nlp_weights=20)
+              table4_sample=8, nlp_weights=20, fig4_archs=50, fig4_batch_seeds=2, search_rounds=3, search_budget=30,
+              search_pool=100, search_datasets=("cifar10",))
 
 
 @dataclass(frozen=True)
@@ -202,6 +249,9 @@ class ReproduceConfig:
     #: Table 2: pool sizes and draws (the paper's by default; tests use smaller ones)
     selection_sizes: tuple[int, ...] = SELECTION_SIZES
     selection_runs: int = SELECTION_RUNS
+    #: Figure 4's batch sizes and Figure 3's rounds (``None``: those of the sizes; tests use fewer)
+    batch_sizes: tuple[int, ...] | None = None
+    search_rounds: int | None = None
 
     @property
     def data_dir(self) -> str | None:
@@ -220,11 +270,23 @@ class ReproduceConfig:
 
     @property
     def sizes(self) -> Sizes:
-        """The sizes of this run: :data:`QUICK` or :data:`FULL`, every size ``sample`` when it is given."""
+        """The sizes of this run: :data:`QUICK` or :data:`FULL`, every size ``sample`` when it is given (Figure 3:
+        pools of ``sample`` and at most ``sample`` trained models), and the batch sizes and rounds of this config."""
+        sizes = QUICK if self.quick else FULL
         if self.sample is not None:
             n = self.sample
-            return Sizes(n, n, n, self.quick, table3=n, table4_wide=n, table4_sample=n, nlp_weights=n)
-        return QUICK if self.quick else FULL
+            sizes = replace(sizes, table1_wide=n, table1_sample=n, weights=n, table3=n, table4_wide=n, table4_sample=n,
+                            nlp_weights=n, fig4_archs=n, search_pool=n, search_budget=min(n, sizes.search_budget))
+        if self.batch_sizes is not None:
+            sizes = replace(sizes, fig4_batch_sizes=self.batch_sizes)
+        if self.search_rounds is not None:
+            sizes = replace(sizes, search_rounds=self.search_rounds)
+        return sizes
+
+    @property
+    def search_datasets(self) -> tuple[str, ...]:
+        """Figure 3's datasets: those of ``--datasets`` when it was given, else the sizes'."""
+        return self.datasets if self.datasets != TABLE1_DATASETS else self.sizes.search_datasets
 
     @property
     def overridden(self) -> list[str]:
@@ -247,7 +309,10 @@ class ReproduceConfig:
                 f"sample of {TABLE1_SAMPLE:,} for every proxy; Table 3 on the 500 NAS-Bench-101 cells; Table 4 on "
                 f"{TABLE4_WIDE:,} NLP cells (epsilon) and {TABLE4_SAMPLE:,} (every proxy); Tables 5, 6 and 11 on "
                 "NAS-Bench-201 architectures 0..4999 and the 500 NAS-Bench-101 cells, every pair of the author's "
-                f"weight grids; Table 7 on {TABLE4_SAMPLE:,} NLP cells."
+                f"weight grids; Table 7 on {TABLE4_SAMPLE:,} NLP cells; Figure 4 on a seeded sample of {sizes.fig4_archs:,} "
+                f"NAS-Bench-201 architectures, {sizes.fig4_batch_seeds} batches per size; Figure 3 {sizes.search_rounds} "
+                f"rounds of {sizes.search_budget} trained models, warm-up pools of {sizes.search_pool:,}, on "
+                f"{', '.join(self.search_datasets)}."
             )
         else:
             text = (
@@ -255,7 +320,10 @@ class ReproduceConfig:
                 f"{sizes.table1_wide} ({', '.join(WHOLE_SPACE_PROXIES)}) and {sizes.table1_sample} (every proxy) "
                 f"architectures per dataset; Table 3 on {sizes.table3} cells; Table 4 on {sizes.table4_wide} and "
                 f"{sizes.table4_sample} cells; Tables 5, 6 and 11 on {sizes.weights} architectures; Table 7 on "
-                f"{sizes.nlp_weights} cells{'; three weights per grid' if sizes.small_grid else ''}. Small samples: "
+                f"{sizes.nlp_weights} cells{'; three weights per grid' if sizes.small_grid else ''}; Figure 4 on "
+                f"{sizes.fig4_archs} architectures, {sizes.fig4_batch_seeds} batches per size; Figure 3 "
+                f"{sizes.search_rounds} rounds of {sizes.search_budget} trained models, warm-up pools of "
+                f"{sizes.search_pool}, on {', '.join(self.search_datasets)}. Small samples: "
                 "the differences from the published values mostly measure the sample, not the method."
             )
         if self.overridden:
@@ -366,14 +434,103 @@ class Panel:
 
 
 @dataclass(frozen=True)
+class Curve:
+    """One line of a :class:`CurvePanel`: the median over repetitions at each x and the quartiles around it."""
+
+    label: str
+    x: np.ndarray
+    median: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+@dataclass(frozen=True)
+class CurvePanel:
+    """One line plot: curves with their quartile bands."""
+
+    title: str
+    xlabel: str
+    ylabel: str
+    curves: tuple[Curve, ...]
+    log_x: bool = False
+
+
+@dataclass(frozen=True)
 class Figure:
     """A figure of the report: its file name (without suffix), caption and panels."""
 
     name: str
     caption: str
-    panels: tuple[Panel, ...]
+    panels: tuple[Panel | CurvePanel, ...]
     #: panels per row of the grid
     columns: int = 3
+
+
+#: what a figure without typed values says in place of the published column
+FIGURE_ONLY = "figure only, no published numbers"
+
+
+@dataclass(frozen=True)
+class BatchSizeRow:
+    """Figure 4: epsilon's Spearman rho on each batch of one size."""
+
+    size: int
+    #: the batch seeds, and the rho of each batch (NaN: fewer than two architectures scored)
+    seeds: tuple[int, ...]
+    spearman: tuple[float, ...]
+    #: architectures times batches, and the scores among them that are finite
+    asked: int
+    scored: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def quartiles(self) -> tuple[float, float, float]:
+        """The 25th, 50th and 75th percentile of the batches' rho (NaN rhos left out)."""
+        low, median, high = _quartiles(np.array(self.spearman, dtype=np.float64)[:, None])
+        return float(low[0]), float(median[0]), float(high[0])
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchSizeSection(Table):
+    """Figure 4's table: per batch size the batches' rho with the trained metric."""
+
+    rows: tuple[BatchSizeRow, ...]
+    metric: str
+    #: the architectures scored on every batch, and what they are
+    archs: tuple[str, ...]
+    architectures: str
+    #: batch sizes left out: ``size: why``
+    skipped: dict[int, str]
+
+
+@dataclass(frozen=True)
+class SearchRow:
+    """Figure 3: one strategy over the rounds: the choice's reported metric after k trained models and at the end."""
+
+    strategy: str
+    rounds: int
+    #: trained models per run, the mean over the rounds
+    trained: float
+    #: after k trained models (the marks of :data:`nas.reports.search.BUDGET_MARKS` within the budget)
+    best_after: dict[int, Statistic]
+    final: Statistic
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchSection(Table):
+    """Figure 3's table on one dataset: every strategy's row."""
+
+    rows: tuple[SearchRow, ...]
+    #: the metric that steers the search, the one the choice is reported with
+    metric: str
+    reported: str
+    #: the architectures searched, described
+    searched: str
+
+
+#: every kind of table a result holds
+AnySection = Section | SelectionSection | BatchSizeSection | SearchSection
 
 
 @dataclass
@@ -384,7 +541,7 @@ class ExperimentResult:
     title: str
     #: how the experiment was set up, one sentence each
     setting: list[str]
-    sections: list[Section | SelectionSection]
+    sections: list[AnySection]
     #: rows added to the score store while it ran (0 when everything was stored already)
     new_scores: int
     wall_seconds: float
@@ -396,7 +553,7 @@ class _Outcome:
     """What an experiment's runner returns."""
 
     setting: list[str]
-    sections: list[Section | SelectionSection] = field(default_factory=list)
+    sections: list[AnySection] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
 
 
@@ -477,6 +634,8 @@ def reproduce(config: ReproduceConfig) -> Iterator[ExperimentResult]:
         "table11": _inputs,
         "fig1": _figure1,
         "fig2": _figure2,
+        "fig3": _figure3,
+        "fig4": _figure4,
     }
     for name in config.experiments:
         start = time.perf_counter()
@@ -631,7 +790,7 @@ def _table2(context: _Context) -> _Outcome:
     _, wide = _table1_proxies(config)
     sizes = config.selection_sizes
     runs = config.selection_runs
-    sections: list[Section | SelectionSection] = []
+    sections: list[AnySection] = []
     table = open_table("nb201", config.data_dir)
     with _bar(config, "table2", len(config.datasets)) as bar:
         for dataset in config.datasets:
@@ -873,7 +1032,7 @@ class _Variant:
 
 def _epsilon_variants(
     spec: WeightsSpec, variants: Sequence[_Variant], context: _Context, row_kind: str
-) -> tuple[list[Section | SelectionSection], str, str]:
+) -> tuple[list[AnySection], str, str]:
     """Score every variant through the store on the spec's architectures; one section per precision."""
     config = context.config
     space = create_space(spec.space)
@@ -891,7 +1050,7 @@ def _epsilon_variants(
     }
     inputs = tuple(f"epsilon: {batch.kind} input, batch of {len(batch)} ({batch.identity})" for batch in batches.values())
     scores: dict[str, dict[str, np.ndarray]] = {}
-    options = {name: config.run[name] for name in ("executor", "workers", "progress", "ray_address") if name in config.run}
+    options = _scorer_options(config)
     store = ScoreStore.open(config.cache_dir)
     try:
         with _bar(config, spec.experiment, len(variants)) as bar:
@@ -919,7 +1078,7 @@ def _epsilon_variants(
         notes["perplexity"] = _PERPLEXITY_NOTE
     if spec.space == "nlp":
         notes["embedding"] = _EMBEDDING_NOTE
-    sections: list[Section | SelectionSection] = []
+    sections: list[AnySection] = []
     asked = int(np.count_nonzero(np.isfinite(values)))
     data = {variant.key: variant.data for variant in variants}
     for precision, by_key in scores.items():
@@ -1021,3 +1180,264 @@ def _figure2(context: _Context) -> _Outcome:
     ]
     caption = "Figure 2: epsilon against the trained metric on NAS-Bench-101 and NAS-Bench-NLP, coloured by log10 parameter count"
     return _Outcome(setting, figures=[Figure("fig2", caption, tuple(panels), 2)])
+
+
+def _scorer_options(config: ReproduceConfig) -> dict[str, Any]:
+    """The keyword arguments of :class:`~nas.scoring.Scorer` that ``config.run`` gives (executor, workers, ...)."""
+    return {name: config.run[name] for name in ("executor", "workers", "progress", "ray_address") if name in config.run}
+
+
+def _curve(label: str, x: Sequence[float], matrix: np.ndarray) -> Curve:
+    """A curve over ``x``: the median and quartiles of the repetitions (the rows of ``matrix``) at each x."""
+    low, median, high = _quartiles(matrix)
+    return Curve(label, np.asarray(x, dtype=np.float64), median, low, high)
+
+
+def _quartiles(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The 25th, 50th and 75th percentile of each column of ``matrix``, NaN left out (NaN where a column is all NaN)."""
+    known = np.isfinite(matrix).any(axis=0)
+    low, median, high = (np.full(matrix.shape[1], math.nan) for _ in range(3))
+    if known.any():
+        low[known], median[known], high[known] = np.nanpercentile(matrix[:, known], [25, 50, 75], axis=0)
+    return low, median, high
+
+
+def _batch_size_limit(config: ReproduceConfig) -> tuple[int, dict[int, str]]:
+    """The CIFAR-10 training images of the data directory, and each of Figure 4's batch sizes that does not fit: why."""
+    images = len(load_cifar10(config.data_dir)[0])
+    limit = max_batch_size()
+    skipped = {}
+    for size in config.sizes.fig4_batch_sizes:
+        if size > images:
+            skipped[size] = f"larger than the {images:,} CIFAR-10 training images of the data directory"
+        elif size > limit:
+            skipped[size] = f"above the batch limit of {limit:,} examples (NAS_MAX_BATCH_SIZE raises it)"
+    return images, skipped
+
+
+def _figure4(context: _Context) -> _Outcome:
+    """Figure 4: epsilon's Spearman rho with CIFAR-10 test accuracy on several batches of each size."""
+    config = context.config
+    sizes = config.sizes
+    space = create_space("nb201")
+    table = open_table("nb201", config.data_dir)
+    every = list(space.enumerate())
+    count = min(sizes.fig4_archs, len(every))
+    chosen = sorted(random.Random(config.seed).sample(range(len(every)), count))
+    archs = [every[i] for i in chosen]
+    metric = table.default_metric("cifar10")
+    values = np.array([table.lookup(space.format(arch), "cifar10", metric) for arch in archs], dtype=np.float64)
+    images, skipped = _batch_size_limit(config)
+    batch_sizes = [size for size in sizes.fig4_batch_sizes if size not in skipped]
+    seeds = tuple(range(sizes.fig4_batch_seeds))
+    proxy = create_proxy("epsilon")
+    rhos: dict[int, list[float]] = {size: [] for size in batch_sizes}
+    scored: dict[int, int] = dict.fromkeys(batch_sizes, 0)
+    inputs = []
+    with ScoreStore.open(config.cache_dir) as store, _bar(config, "fig4", len(batch_sizes) * len(seeds)) as bar:
+        for size in batch_sizes:
+            identities = []
+            for seed in seeds:
+                batch = load_batch("cifar10", size=size, seed=seed, data_dir=config.data_dir)
+                identities.append(batch.identity)
+                with Scorer(space, "cifar10", batch, store=store, seed=config.seed, **_scorer_options(config)) as scorer:
+                    scores = scorer.values(archs, proxy)
+                rhos[size].append(spearman(scores, values, proxy.higher_is_better))
+                scored[size] += int(np.count_nonzero(np.isfinite(scores) & np.isfinite(values)))
+                bar.update()
+            inputs.append(f"{batch.kind} input, batches of {size} ({', '.join(identities)})")
+    notes = _input_notes("cifar10", inputs, config.data_dir)
+    if count < FIG4_ARCHS:
+        notes["sample"] = f"on a seeded sample of {count} architectures, not the full setting's {FIG4_ARCHS:,}"
+    if len(seeds) < FIG4_BATCH_SEEDS:
+        notes["batches"] = f"{len(seeds)} batches per size, not the full setting's {FIG4_BATCH_SEEDS}"
+    if skipped:
+        notes["left out"] = "batch sizes left out: " + "; ".join(f"{size} ({why})" for size, why in skipped.items())
+    unrun = [size for size in FIG4_BATCH_SIZES if size not in sizes.fig4_batch_sizes]
+    if unrun:
+        notes["sizes"] = f"batch sizes {', '.join(map(str, unrun))} of the paper's were not run in this setting"
+    row_notes = tuple(key for key in notes if key in ("partial", "sample", "batches"))
+    rows = tuple(
+        BatchSizeRow(size, seeds, tuple(rhos[size]), count * len(seeds), scored[size], row_notes) for size in batch_sizes
+    )
+    described = f"a random sample (seed {config.seed}) of {count:,} of the {len(every):,} NAS-Bench-201 architectures"
+    section = BatchSizeSection(title="NAS-Bench-201 CIFAR-10", rows=rows, metric=metric,
+                               archs=tuple(space.format(arch) for arch in archs), architectures=described,
+                               skipped=skipped, inputs=tuple(inputs), notes=notes)
+    matrix = np.array([rhos[size] for size in batch_sizes], dtype=np.float64).reshape(len(batch_sizes), len(seeds))
+    panel = CurvePanel("NAS-Bench-201 CIFAR-10", "batch size", f"Spearman ρ with {metric}",
+                       (_curve("epsilon", batch_sizes, matrix.T),), log_x=True)
+    caption = (f"Figure 4: epsilon's Spearman ρ with {metric} against the batch size: median and quartiles over "
+               f"{len(seeds)} batches per size, {count:,} architectures")
+    setting = [
+        f"NAS-Bench-201 CIFAR-10: {described}; trained metric {metric}.",
+        f"epsilon at {weights_key(DEFAULT_WEIGHTS['nb201'])} in float32 on real CIFAR-10 training images (drawn from "
+        f"{images:,}), batch sizes {', '.join(map(str, batch_sizes))}, {len(seeds)} batches per size (batch seeds "
+        f"{', '.join(map(str, seeds))}; one scorer per batch, initialisation seed {config.seed}); per size the median "
+        "and quartiles of the batches' Spearman ρ on the architectures each batch scored (NaN left out).",
+    ]
+    if skipped:
+        setting.append("Left out: " + "; ".join(f"batch size {size} ({why})" for size, why in skipped.items()) + ".")
+    return _Outcome(setting, [section], [Figure("fig4", caption, (panel,), 1)])
+
+
+#: Figure 3's strategies: label -> (strategy, does it use the warm-up, move)
+SEARCH_STRATEGIES: dict[str, tuple[str, bool, str]] = {
+    "evolution": ("evolution", False, "none"),
+    "evolution + warm-up": ("evolution", True, "none"),
+    "evolution + warm-up + move (parent)": ("evolution", True, "parent"),
+    "random": ("random", False, "none"),
+    "random + warm-up": ("random", True, "none"),
+}
+
+
+def _search_settings(budget: int, pool: int) -> tuple[int, int, list[dict[str, Any]]]:
+    """The population, tournament and strategies of Figure 3 for ``budget`` trained models and pools of ``pool``.
+
+    The population (random search's warm-up models too) is :data:`SEARCH_POPULATION`, at most a third of the budget;
+    the tournament :data:`SEARCH_TOURNAMENT`, at most half the population.
+    """
+    population = min(SEARCH_POPULATION, max(1, budget // 3))
+    tournament = min(SEARCH_TOURNAMENT, max(1, population // 2))
+    strategies = []
+    for label, (strategy, warmup, move) in SEARCH_STRATEGIES.items():
+        if strategy == "evolution":
+            settings: dict[str, Any] = {"population": population, "tournament": tournament, "move": move}
+        else:
+            settings = {"warmup_steps": population}
+        if warmup:
+            settings.update(warmup=True, pool=pool)
+        strategies.append({"name": label, "strategy": strategy, "settings": settings})
+    return population, tournament, strategies
+
+
+def _choice_curve(run: Run, reported: Callable[[str], float], maximise: bool) -> np.ndarray:
+    """The reported metric of the run's choice after each trained model: the best by the steering metric so far
+    (first on ties; NaN values never chosen)."""
+    curve = np.full(len(run.archs), math.nan)
+    best, value = -1, -math.inf
+    for k, steering in enumerate(run.values):
+        oriented = steering if maximise else -steering
+        if not math.isnan(oriented) and (best < 0 or oriented > value):
+            best, value = k, oriented
+        if best >= 0:
+            curve[k] = reported(run.archs[best])
+    return curve
+
+
+def _figure3(context: _Context) -> _Outcome:
+    """Figure 3: search curves on NAS-Bench-201 with the benchmark-table oracle, each strategy over seeded rounds."""
+    config = context.config
+    sizes = config.sizes
+    budget, pool, rounds = sizes.search_budget, sizes.search_pool, sizes.search_rounds
+    population, tournament, strategies = _search_settings(budget, pool)
+    table = open_table("nb201", config.data_dir)
+    space = create_space("nb201")
+    whole = rounds * pool >= (space.size() or 0)
+    sections: list[AnySection] = []
+    panels = []
+    with _bar(config, "fig3", len(config.search_datasets)) as bar:
+        for dataset in config.search_datasets:
+            metric = "valid_acc" if "valid_acc" in table.metrics(dataset) else table.default_metric(dataset)
+            experiment = parse_config(
+                {
+                    "name": f"fig3-{dataset}", "space": "nb201", "dataset": dataset, "metric": metric, "budget": budget,
+                    "rounds": rounds, "seed": config.seed, "strategies": strategies,
+                    "proxy": {"name": "epsilon", "settings": {}, "seed": config.seed,
+                              "batch": {"data": "real", "size": EPSILON_BATCH, "seed": config.seed}},
+                },
+                f"<fig3 {dataset}>", data_dir=config.data_dir,
+            )
+            if whole:  # the pools cover about the whole space: score it in one call, the searches then read the store
+                _score_space(experiment, space, config)
+            with tempfile.TemporaryDirectory(prefix="nas-fig3-") as runs:
+                result = run_experiment(experiment, Path(runs) / dataset, **config.run)
+            reported = functools.lru_cache(maxsize=None)(
+                functools.partial(table.lookup, dataset=dataset, metric=result.final_metric)
+            )
+            curves = {label: np.stack([_choice_curve(run, reported, result.maximise) for run in runs_of])
+                      for label, runs_of in result.runs.items()}
+            sections.append(_search_section(result, curves, config, population))
+            panels.append(CurvePanel(
+                _DATASET_TITLES[dataset], "trained models", f"{result.final_metric} of the choice",
+                tuple(_curve(label, range(1, curve.shape[1] + 1), curve) for label, curve in curves.items()),
+                log_x=budget >= 50,
+            ))
+            bar.update()
+    caption = (f"Figure 3: test accuracy of the choice against trained models on NAS-Bench-201: median and "
+               f"quartiles over {rounds} rounds")
+    setting = [
+        f"NAS-Bench-201, datasets {', '.join(config.search_datasets)}; the benchmark-table oracle: the search is steered "
+        "by valid_acc where the table has it (CIFAR-10) and the choice reported with test_acc; the curves and the "
+        "table give the test accuracy of the choice after k trained models (the best by the steering metric so far).",
+        f"{rounds} seeded rounds (seed {config.seed}; every strategy on the same seed in a round) of {budget} trained "
+        f"models; ageing evolution with population {population} and tournament {tournament}; warm-up: the proxy's "
+        f"best of a random pool of {pool:,} ({population} models for random search; evolution's first population); "
+        "move (parent): the tournament's best by proxy is the parent.",
+        f"epsilon at {weights_key(DEFAULT_WEIGHTS['nb201'])} in float32 on one batch of {EPSILON_BATCH} real training "
+        f"images (seed {config.seed}), through the score store"
+        + ("; the whole space is scored first (the pools cover it)." if whole else "; only the architectures the "
+           "searches ask for are scored."),
+    ]
+    return _Outcome(setting, sections, [Figure("fig3", caption, tuple(panels), len(panels))])
+
+
+def _score_space(experiment: ExperimentConfig, space: SearchSpace, config: ReproduceConfig) -> None:
+    """Score every architecture of ``space`` with the experiment's proxy through the store, as its searches ask."""
+    proxy = experiment.proxy
+    assert proxy is not None  # Figure 3's configurations have one
+    epsilon = proxy.create()
+    batch = load_batch(experiment.dataset, data=proxy.batch.data, size=proxy.batch.size_for(epsilon),
+                       seed=proxy.batch.seed, data_dir=config.data_dir)
+    with ScoreStore.open(config.cache_dir) as store, Scorer(
+        space, experiment.dataset, batch, store=store, seed=proxy.seed, **_scorer_options(config)
+    ) as scorer:
+        scorer.values(list(space.enumerate()), epsilon)
+
+
+def _search_section(
+    result: SearchResult, curves: Mapping[str, np.ndarray], config: ReproduceConfig, population: int
+) -> SearchSection:
+    """Figure 3's table on one dataset: per strategy the mean ± std of the choice's metric after k models and at the end."""
+    sizes = config.sizes
+    dataset, metric = result.config.dataset, result.config.metric
+    inputs = [f"epsilon (warm-up, move): {result.proxy_input}"]
+    notes = _input_notes(dataset, inputs, config.data_dir)
+    if metric != "valid_acc":
+        notes["steered by test"] = (
+            f"the shared {dataset} table has no validation accuracy: the search is steered by {metric}, the metric it "
+            "is reported with (the search sees test accuracy)"
+        )
+    elif dataset == "cifar10":
+        notes["valid"] = (
+            "the search is steered by NAS-Bench-201's cifar10-valid validation accuracy (trained on the training half), "
+            "the choice reported with the cifar10 test accuracy (trained on training and validation half)"
+        )
+    full = (sizes.search_rounds, sizes.search_budget, sizes.search_pool) == (SEARCH_ROUNDS, SEARCH_BUDGET, SEARCH_POOL)
+    if not full:
+        notes["size"] = (
+            f"{sizes.search_rounds} rounds of {sizes.search_budget} trained models with pools of {sizes.search_pool:,}, "
+            f"not the full setting's {SEARCH_ROUNDS} rounds of {SEARCH_BUDGET} with pools of {SEARCH_POOL:,}"
+        )
+    if population < SEARCH_POPULATION:
+        notes["population"] = (
+            f"the population (and random search's warm-up models) is {population}, not {SEARCH_POPULATION}: at most a "
+            "third of the budget, so that evolution evolves"
+        )
+    marks = [k for k in BUDGET_MARKS if k <= sizes.search_budget]
+    rows = []
+    for label, curve in curves.items():
+        uses_proxy = SEARCH_STRATEGIES[label][1]
+        keys = [key for key in notes if uses_proxy or key not in _REAL_INPUT_NOTES]
+        runs = result.runs[label]
+        rows.append(SearchRow(
+            strategy=label,
+            rounds=len(runs),
+            trained=float(np.mean([len(run.archs) for run in runs])),
+            best_after={k: Statistic.of(curve[:, k - 1].tolist()) for k in marks if k <= curve.shape[1]},
+            final=Statistic.of([run.final_test for run in runs]),
+            notes=tuple(keys),
+        ))
+    searched = result.searched or f"the whole space ({create_space(result.config.space).size():,} architectures)"
+    return SearchSection(title=_DATASET_TITLES[dataset], rows=tuple(rows), metric=metric, reported=result.final_metric,
+                         searched=searched, inputs=tuple(inputs), notes=notes)

@@ -3,7 +3,8 @@
 :func:`write_report` writes ``report.md`` (every experiment's tables: per row the published
 value, ours and the difference for each metric, the architectures asked, scored and NaN, the
 own, common and NaN-worst sets, and notes where our setting differs from the paper's; Table 2's
-picks as mean and standard deviation; the figures), one CSV per table with every number at full
+picks as mean and standard deviation; Figure 4's rho per batch size and Figure 3's search results,
+which have no published numbers; the figures), one CSV per table with every number at full
 precision, and each figure as PNG (:func:`draw_figure`, matplotlib). Correlations against a
 minimised metric (perplexity) are shown with the metric itself, as the paper prints them
 (:attr:`~nas.reproduce.experiments.Section.sign`). :func:`summary` is the short version the
@@ -13,21 +14,28 @@ command prints.
 from __future__ import annotations
 
 import math
+import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 
 from nas.reproduce import NOT_REPRODUCED
 from nas.reproduce.experiments import (
+    FIGURE_ONLY,
     SIGNED_METRICS,
+    BatchSizeSection,
+    CurvePanel,
     ExperimentResult,
     Figure,
+    Panel,
     Pick,
     RowResult,
+    SearchSection,
     Section,
     SelectionSection,
+    Table,
 )
 from nas.reproduce.published import PublishedValues
 
@@ -90,12 +98,12 @@ def write_report(
 
 
 def draw_figure(figure: Figure, path: Path) -> Path:
-    """A grid of scatter plots (score against the trained metric, coloured by log10 parameter count) as PNG."""
+    """A grid of panels as PNG: scatter plots (score against the trained metric, coloured by log10 parameter
+    count) and line plots (median curves with their quartile bands)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     panels = figure.panels
     columns = min(figure.columns, max(1, len(panels)))
@@ -104,22 +112,57 @@ def draw_figure(figure: Figure, path: Path) -> Path:
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
     for ax, panel in zip(axes.flat, panels):
-        keep = np.isfinite(panel.scores) & np.isfinite(panel.values) & (panel.params > 0)
-        x, y, colour = panel.values[keep], panel.scores[keep], np.log10(panel.params[keep])
-        points = ax.scatter(x, y, c=colour, s=6, cmap="viridis", alpha=0.8, linewidths=0)
-        if len(y) and np.all(y > 0) and np.max(y) > 100 * np.min(y):
-            ax.set_yscale("log")
-        ax.set_title(f"{panel.title}: {panel.proxy} ({len(y):,} of {len(panel.scores):,})", fontsize=9)
-        ax.set_xlabel(panel.metric, fontsize=8)
-        ax.set_ylabel(panel.proxy, fontsize=8)
+        if isinstance(panel, CurvePanel):
+            _draw_curves(ax, panel)
+        else:
+            _draw_scatter(fig, ax, panel)
         ax.tick_params(labelsize=7)
-        if len(y):
-            fig.colorbar(points, ax=ax).set_label("log10 params", fontsize=7)
-    fig.suptitle(figure.caption, fontsize=10)
+    fig.suptitle(textwrap.fill(figure.caption, 60 * columns), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _draw_scatter(fig: Any, ax: Any, panel: Panel) -> None:
+    """A proxy's scores against the trained metric, coloured by log10 parameter count (NaN scores not drawn)."""
+    import numpy as np
+
+    keep = np.isfinite(panel.scores) & np.isfinite(panel.values) & (panel.params > 0)
+    x, y, colour = panel.values[keep], panel.scores[keep], np.log10(panel.params[keep])
+    points = ax.scatter(x, y, c=colour, s=6, cmap="viridis", alpha=0.8, linewidths=0)
+    if len(y) and np.all(y > 0) and np.max(y) > 100 * np.min(y):
+        ax.set_yscale("log")
+    ax.set_title(f"{panel.title}: {panel.proxy} ({len(y):,} of {len(panel.scores):,})", fontsize=9)
+    ax.set_xlabel(panel.metric, fontsize=8)
+    ax.set_ylabel(panel.proxy, fontsize=8)
+    if len(y):
+        fig.colorbar(points, ax=ax).set_label("log10 params", fontsize=7)
+
+
+def _draw_curves(ax: Any, panel: CurvePanel) -> None:
+    """Each curve's median with markers where it has few points, and its quartile band."""
+    styles = ("-", "--", "-.", ":")  # curves of strategies on the same random streams can coincide
+    few = all(len(curve.x) <= _FEW_POINTS for curve in panel.curves)
+    for i, curve in enumerate(panel.curves):
+        (line,) = ax.plot(curve.x, curve.median, label=curve.label, linestyle=styles[i % len(styles)],
+                          marker="o" if few else None, markersize=4, linewidth=1.4)
+        ax.fill_between(curve.x, curve.low, curve.high, color=line.get_color(), alpha=0.18, linewidth=0)
+    if panel.log_x:
+        ax.set_xscale("log")
+    if few and panel.curves:  # a tick at every point, labelled with its value
+        ax.minorticks_off()
+        ticks = sorted({float(x) for curve in panel.curves for x in curve.x})
+        ax.set_xticks(ticks, [f"{x:g}" for x in ticks])
+    ax.set_title(panel.title, fontsize=9)
+    ax.set_xlabel(panel.xlabel, fontsize=8)
+    ax.set_ylabel(panel.ylabel, fontsize=8)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=6, loc="lower right")
+
+
+#: a line plot with at most this many points per curve marks them and ticks each
+_FEW_POINTS = 12
 
 
 def markdown_report(
@@ -169,10 +212,12 @@ def _experiment(result: ExperimentResult) -> list[str]:
     missing = [f"{row.key} ({section.title})" for section in tables for row in section.rows if not row.published]
     if missing and sources:
         lines += [f"No published value is typed in for: {', '.join(missing)} (shown as —).", ""]
+    elif any(isinstance(section, (BatchSizeSection, SearchSection)) for section in result.sections):
+        lines += [f"Published: {FIGURE_ONLY} (the paper draws the figure without printing its values).", ""]
     elif result.sections and not sources:
         lines += ["No published values of this table are typed in (the data file has none; shown as —).", ""]
     for section in result.sections:
-        lines += _selection(section) if isinstance(section, SelectionSection) else _section(section)
+        lines += _SECTION_WRITERS[type(section)](section)
     for figure in result.figures:
         lines += [f"![{figure.caption}]({figure.name}.png)", "", f"*{figure.caption}* ({figure.name}.png; "
                   f"{len(figure.panels)} panels).", ""]
@@ -181,25 +226,26 @@ def _experiment(result: ExperimentResult) -> list[str]:
 
 def _section(section: Section) -> list[str]:
     columns = _columns(section)
-    lines = [f"### {section.title}", ""]
-    lines += [f"Input: {text}  " for text in section.inputs]
     selections = sorted({row.architectures for row in section.rows})
-    lines.append(f"Architectures: {'; '.join(selections)}; trained metric {section.metric}.  ")
+    lines = [f"Architectures: {'; '.join(selections)}; trained metric {section.metric}.  "]
     lines += [f"Common set: {section.common:,} architectures ({section.common_of}).", ""]
     lines.append("| " + " | ".join(header for header, _ in columns) + " |")
     lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(columns))) + "|")
     for row in section.rows:
         lines.append("| " + " | ".join(cell(row) for _, cell in columns) + " |")
-    lines.append("")
-    lines += [f"- **{key}**: {text}." for key, text in section.notes.items()]
-    return lines + [""]
+    return _framed(section, lines)
+
+
+def _framed(section: Table, body: list[str]) -> list[str]:
+    """A table's Markdown: its heading and inputs, ``body`` (the table), and its notes."""
+    lines = [f"### {section.title}", ""]
+    lines += [f"Input: {text}  " for text in section.inputs]
+    return lines + body + [""] + [f"- **{key}**: {text}." for key, text in section.notes.items()] + [""]
 
 
 def _selection(section: SelectionSection) -> list[str]:
     """Table 2 on one dataset: per pool size and method, the picks' accuracy (no published values typed in)."""
-    lines = [f"### {section.title}", ""]
-    lines += [f"Input: {text}  " for text in section.inputs]
-    lines += [
+    lines = [
         f"Architectures: {section.architectures}; best {section.valid_metric} {_number(section.best_valid, 2)}, "
         f"best {section.test_metric} {_number(section.best_test, 2)}.",
         "",
@@ -215,9 +261,55 @@ def _selection(section: SelectionSection) -> list[str]:
             f"| {pick.pool:,} | {pick.method} | {pick.runs} | — | {_spread(pick.valid_mean, pick.valid_std)} | — | "
             f"{_spread(pick.test_mean, pick.test_std)} | {section.asked:,} | {counts} | {pick.all_nan} | {hours} |"
         )
-    lines.append("")
-    lines += [f"- **{key}**: {text}." for key, text in section.notes.items()]
-    return lines + [""]
+    return _framed(section, lines)
+
+
+def _batch_sizes(section: BatchSizeSection) -> list[str]:
+    """Figure 4: per batch size the batches' rho (median and quartiles), the scores asked, scored and NaN."""
+    lines = [
+        f"Architectures: {section.architectures}; trained metric {section.metric}; asked: architectures × batches.",
+        "",
+        "| batch size | batches | asked | scored | NaN (%) | ρ published | ρ median | ρ 25% | ρ 75% | notes |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in section.rows:
+        low, median, high = row.quartiles
+        lines.append(
+            f"| {row.size} | {len(row.seeds)} | {row.asked:,} | {row.scored:,} | "
+            f"{_number(100 * (row.asked - row.scored) / row.asked, 1)} | — | {_number(median, 3)} | {_number(low, 3)} | "
+            f"{_number(high, 3)} | {', '.join(row.notes)} |"
+        )
+    return _framed(section, lines)
+
+
+def _search(section: SearchSection) -> list[str]:
+    """Figure 3 on one dataset: per strategy the choice's reported metric after k models and at the end."""
+    marks = sorted({k for row in section.rows for k in row.best_after})
+    reported = section.reported
+    headers = ["strategy", "rounds", "trained", *(f"{reported} after {k}" for k in marks), f"{reported} final choice",
+               "published", "notes"]
+    lines = [
+        f"Searched: {section.searched}; steered by {section.metric}, reported with {reported} "
+        "(mean ± std over the rounds).",
+        "",
+        "| " + " | ".join(headers) + " |",
+        "|---|" + "---:|" * (len(headers) - 2) + "---|",
+    ]
+    for row in section.rows:
+        cells = [row.strategy, str(row.rounds), f"{row.trained:g}",
+                 *(row.best_after[k].text() if k in row.best_after else "—" for k in marks), row.final.text(), "—",
+                 ", ".join(row.notes)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return _framed(section, lines)
+
+
+#: the Markdown of each kind of table
+_SECTION_WRITERS: dict[type, Callable[[Any], list[str]]] = {
+    Section: _section,
+    SelectionSection: _selection,
+    BatchSizeSection: _batch_sizes,
+    SearchSection: _search,
+}
 
 
 def _spread(mean: float, std: float) -> str:
@@ -335,11 +427,17 @@ def _duration(seconds: float) -> str:
 
 def results_frame(result: ExperimentResult) -> pd.DataFrame:
     """One record per reproduced row (counts, every metric on every set as shown, the published values, the
-    notes) or, for Table 2, per pick."""
+    notes); for Table 2 per pick, for Figure 4 per batch size, for Figure 3 per dataset and strategy."""
     records: list[dict[str, object]] = []
     for section in result.sections:
         if isinstance(section, SelectionSection):
             records += [_pick_record(result, section, pick) for pick in section.picks]
+            continue
+        if isinstance(section, BatchSizeSection):
+            records += _batch_size_records(result, section)
+            continue
+        if isinstance(section, SearchSection):
+            records += _search_records(result, section)
             continue
         for row in section.rows:
             record: dict[str, object] = {
@@ -392,6 +490,52 @@ def _pick_record(result: ExperimentResult, section: SelectionSection, pick: Pick
     }
 
 
+def _batch_size_records(result: ExperimentResult, section: BatchSizeSection) -> list[dict[str, object]]:
+    records: list[dict[str, object]] = []
+    for row in section.rows:
+        low, median, high = row.quartiles
+        records.append({
+            "experiment": result.name,
+            "section": section.title,
+            "batch_size": row.size,
+            "batches": len(row.seeds),
+            "batch_seeds": ";".join(map(str, row.seeds)),
+            "metric": section.metric,
+            "asked": row.asked,
+            "scored": row.scored,
+            "nan": row.asked - row.scored,
+            "nan_share": (row.asked - row.scored) / row.asked,
+            "spearman_median": median,
+            "spearman_q25": low,
+            "spearman_q75": high,
+            "spearman_per_batch": ";".join(repr(value) for value in row.spearman),
+            "published": FIGURE_ONLY,
+            "architectures": section.architectures,
+            "notes": "; ".join(row.notes),
+        })
+    return records
+
+
+def _search_records(result: ExperimentResult, section: SearchSection) -> list[dict[str, object]]:
+    records: list[dict[str, object]] = []
+    for row in section.rows:
+        record: dict[str, object] = {
+            "experiment": result.name,
+            "section": section.title,
+            "strategy": row.strategy,
+            "rounds": row.rounds,
+            "trained": row.trained,
+            "metric": section.metric,
+            "reported_metric": section.reported,
+        }
+        for k, statistic in row.best_after.items():
+            record[f"after_{k}_mean"], record[f"after_{k}_std"] = statistic.mean, statistic.std
+        record["final_mean"], record["final_std"] = row.final.mean, row.final.std
+        record.update(published=FIGURE_ONLY, searched=section.searched, notes="; ".join(row.notes))
+        records.append(record)
+    return records
+
+
 def summary(results: Sequence[ExperimentResult]) -> str:
     """A short text for the terminal: per experiment and table, each row's Spearman ρ, published and ours
     (Table 2: each pick's test accuracy; figures: their files)."""
@@ -404,6 +548,17 @@ def summary(results: Sequence[ExperimentResult]) -> str:
                 lines.append(f"    {'N':>6} {'method':<14} {section.test_metric + ' mean ± std':>22}")
                 lines += [f"    {pick.pool:>6} {pick.method:<14} {_spread(pick.test_mean, pick.test_std):>22}"
                           for pick in section.picks]
+                continue
+            if isinstance(section, BatchSizeSection):
+                lines.append(f"    {'batch':>6} {'scored':>13} {'ρ median':>9} {'ρ 25%':>7} {'ρ 75%':>7}")
+                for row in section.rows:
+                    low, median, high = row.quartiles
+                    lines.append(f"    {row.size:>6} {f'{row.scored}/{row.asked}':>13} {_number(median, 3):>9} "
+                                 f"{_number(low, 3):>7} {_number(high, 3):>7}")
+                continue
+            if isinstance(section, SearchSection):
+                lines.append(f"    {'strategy':<36} {section.reported + ' final choice':>24}")
+                lines += [f"    {row.strategy:<36} {row.final.text():>24}" for row in section.rows]
                 continue
             lines.append(f"    {'row':<18} {'asked':>6} {'scored':>6} {'ρ published':>11} {'ρ ours':>7} {'Δ':>6} "
                          f"{'ρ NaN worst':>11}")
