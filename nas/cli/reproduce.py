@@ -91,19 +91,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="small samples (Table 1: 200 and 20 architectures per dataset; Table 3: 20 cells; "
                         "Table 4: 20 and 8 cells; Tables 5, 6, 11: 100 architectures; Table 7: 20 cells; three "
                         "weights per grid; Figure 4: 50 architectures, 2 batches per size; Figure 3: 3 rounds of 30 "
-                        "trained models, pools of 100, CIFAR-10 only): far less than the full run")
+                        "trained models, pools of 100, CIFAR-10 only; Figure 5: 2 rounds of 30, pools of 60 from a "
+                        "fixed pool of 200, CIFAR-10 only, epsilon, synflow, params and naswot): far less than the full "
+                        "run")
     parser.add_argument("--only", metavar="NAMES",
                         help=f"comma-separated experiments to run (default: all of {', '.join(EXPERIMENTS)})")
     parser.add_argument("--sample", type=int, metavar="N",
                         help="override: N architectures for every experiment and table (Figure 3: warm-up pools of N "
-                        "and at most N trained models per run; smoke tests; the report says the setting was overridden)")
+                        "and at most N trained models per run; Figure 5: a fixed pool of N, warm-up pools of at most "
+                        "N; smoke tests; the report says the setting was overridden)")
     parser.add_argument("--datasets", metavar="NAMES",
-                        help="override: the NAS-Bench-201 datasets of Tables 1-2, Figures 1/6 and Figure 3 (default: "
-                        "cifar10,cifar100,imagenet16-120; Figure 3 with --quick: cifar10)")
+                        help="override: the NAS-Bench-201 datasets of Tables 1-2, Figures 1/6 and Figures 3 and 5 "
+                        "(default: cifar10,cifar100,imagenet16-120; Figures 3 and 5 with --quick: cifar10)")
     parser.add_argument("--proxies", metavar="NAMES",
                         help="override: the proxies of Tables 1 and 3 (default: epsilon,synflow,snip,grad_norm,fisher,"
                         "grasp,jacob_cov,naswot; params and flops are always added); Table 4 keeps those of "
-                        "epsilon,synflow,snip,grad_norm,grasp among them (epsilon when none)")
+                        "epsilon,synflow,snip,grad_norm,grasp among them (epsilon when none); Figure 5 runs exactly "
+                        "these (default: every proxy of Table 1; --quick: epsilon,synflow,params,naswot)")
     add_executor_options(parser)
     add_common_options(parser)
     parser.set_defaults(func=run)

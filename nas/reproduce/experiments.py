@@ -67,6 +67,15 @@ call. The searches themselves are table look-ups (seconds) and are rerun each ti
 strategy: the test accuracy of the choice after k trained models (the best by the steering
 metric so far, first on ties), median and quartiles over the rounds.
 
+**Figure 5** (warm-up with every proxy): Figure 3's ageing evolution and random search with the
+warm-up, once per proxy of :data:`TABLE1_PROXIES`, on the same rounds and sizes. The gradient
+proxies cannot be scored on the whole space here (hours each), so every round's warm-up pool is
+drawn from one fixed pool: a :class:`~nas.spaces.subset.SubsetSpace` of a seeded sample of
+:data:`FIG5_POOL` architectures (Table 1's sample; the same for every proxy and dataset), scored
+once per proxy through the store. The searches themselves train architectures of the whole
+space, with the round seeds of :func:`nas.experiment.run_experiment`. Per dataset, strategy and
+proxy the same curves and table as Figure 3.
+
 **Sizes.** :data:`FULL` is the paper's setting; :data:`QUICK` (``--quick``) uses small samples
 and a grid of three weights; ``sample`` overrides every size with one number of architectures.
 """
@@ -87,14 +96,14 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from nas.benchmarks import open_table
+from nas.benchmarks import Oracle, open_table
 from nas.bootstrap import Interval
 from nas.calibration import weight_grid
-from nas.comparing import CompareConfig, ComparisonData, agreements, compare_proxies, parse_columns
+from nas.comparing import CompareConfig, ComparisonData, agreements, compare_proxies, parse_columns, select_architectures
 from nas.data import STAND_IN, load_batch, load_cifar10, load_cifar100, max_batch_size
 from nas.errors import NasError
-from nas.experiment import ExperimentConfig, parse_config, run_experiment
-from nas.experiment import ExperimentResult as SearchResult
+from nas.experiment import ExperimentConfig, parse_config, reported_metric, round_seed, run_experiment
+from nas.experiment.proxy_source import ProxySource
 from nas.experiment.results import Run
 from nas.metrics import ProxyMetrics, spearman
 from nas.proxies import create_proxy
@@ -103,7 +112,10 @@ from nas.reports.search import BUDGET_MARKS, Statistic
 from nas.reproduce import EXPERIMENTS
 from nas.reproduce.published import PublishedRow, PublishedValues, load_published, weights_key
 from nas.scoring import Scorer
+from nas.search.base import ArchitectureCache, SearchContext
+from nas.search.base import SearchResult as StrategyRun
 from nas.spaces import Architecture, SearchSpace, create_space
+from nas.spaces.subset import SubsetSpace
 from nas.store import ScoreStore
 
 #: Table 1's datasets (NAS-Bench-201)
@@ -156,8 +168,35 @@ SEARCH_POOL = 3000
 #: scaled down when the budget is under three populations
 SEARCH_POPULATION = 64
 SEARCH_TOURNAMENT = 10
+#: Figure 5 in the full setting: the seeded sample every warm-up pool is drawn from (Table 1's sample: the gradient
+#: proxies cost seconds per architecture, too much for the whole space here)
+FIG5_POOL = 5000
+#: Figure 5's proxies in ``--quick`` (the others of Table 1 cost seconds per architecture)
+FIG5_QUICK_PROXIES: tuple[str, ...] = ("epsilon", "synflow", "params", "naswot")
 #: the correlations whose sign follows the trained metric (shown with the metric itself where it is minimised)
 SIGNED_METRICS: tuple[str, ...] = ("spearman", "kendall", "top10_spearman", "top10_kendall")
+
+
+@dataclass(frozen=True)
+class SearchSizes:
+    """A search figure's sizes: seeded rounds, trained models per run, the warm-up pool and the datasets."""
+
+    rounds: int
+    budget: int
+    pool: int
+    datasets: tuple[str, ...]
+    #: Figure 5: the seeded sample of architectures every warm-up pool is drawn from (``None``: the whole space)
+    fixed: int | None = None
+
+    def text(self) -> str:
+        """E.g. "100 rounds of 300 trained models with pools of 3,000 from a fixed pool of 5,000"."""
+        fixed = "" if self.fixed is None else f" from a fixed pool of {self.fixed:,}"
+        return f"{self.rounds} rounds of {self.budget} trained models with pools of {self.pool:,}{fixed}"
+
+
+#: Figures 3 and 5 in the full setting
+FIG3_FULL = SearchSizes(SEARCH_ROUNDS, SEARCH_BUDGET, SEARCH_POOL, TABLE1_DATASETS)
+FIG5_FULL = replace(FIG3_FULL, fixed=FIG5_POOL)
 
 
 @dataclass(frozen=True)
@@ -183,19 +222,20 @@ class Sizes:
     fig4_archs: int = FIG4_ARCHS
     fig4_batch_sizes: tuple[int, ...] = FIG4_BATCH_SIZES
     fig4_batch_seeds: int = FIG4_BATCH_SEEDS
-    #: Figure 3: rounds, trained models per run, the warm-up pool and the datasets
-    search_rounds: int = SEARCH_ROUNDS
-    search_budget: int = SEARCH_BUDGET
-    search_pool: int = SEARCH_POOL
-    search_datasets: tuple[str, ...] = TABLE1_DATASETS
+    #: Figures 3 and 5: rounds, trained models per run, the warm-up pool and the datasets (Figure 5: its fixed pool)
+    fig3: SearchSizes = FIG3_FULL
+    fig5: SearchSizes = FIG5_FULL
+    #: Figure 5's proxies
+    fig5_proxies: tuple[str, ...] = TABLE1_PROXIES
 
 
 #: the paper's setting
 FULL = Sizes(table1_wide=None, table1_sample=TABLE1_SAMPLE, weights=None, small_grid=False)
 #: ``--quick``: small samples, minutes rather than hours
 QUICK = Sizes(table1_wide=200, table1_sample=20, weights=100, small_grid=True, table3=20, table4_wide=20,
-              table4_sample=8, nlp_weights=20, fig4_archs=50, fig4_batch_seeds=2, search_rounds=3, search_budget=30,
-              search_pool=100, search_datasets=("cifar10",))
+              table4_sample=8, nlp_weights=20, fig4_archs=50, fig4_batch_seeds=2,
+              fig3=SearchSizes(3, 30, 100, ("cifar10",)), fig5=SearchSizes(2, 30, 60, ("cifar10",), 200),
+              fig5_proxies=FIG5_QUICK_PROXIES)
 
 
 @dataclass(frozen=True)
@@ -249,9 +289,11 @@ class ReproduceConfig:
     #: Table 2: pool sizes and draws (the paper's by default; tests use smaller ones)
     selection_sizes: tuple[int, ...] = SELECTION_SIZES
     selection_runs: int = SELECTION_RUNS
-    #: Figure 4's batch sizes and Figure 3's rounds (``None``: those of the sizes; tests use fewer)
+    #: Figure 4's batch sizes, and the rounds and trained models per run of Figures 3 and 5 (``None``: those of the
+    #: sizes; tests use fewer)
     batch_sizes: tuple[int, ...] | None = None
     search_rounds: int | None = None
+    search_budget: int | None = None
 
     @property
     def data_dir(self) -> str | None:
@@ -271,22 +313,28 @@ class ReproduceConfig:
     @property
     def sizes(self) -> Sizes:
         """The sizes of this run: :data:`QUICK` or :data:`FULL`, every size ``sample`` when it is given (Figure 3:
-        pools of ``sample`` and at most ``sample`` trained models), and the batch sizes and rounds of this config."""
+        pools of ``sample`` and at most ``sample`` trained models; Figure 5: a fixed pool of ``sample``, pools of at
+        most ``sample``), and the batch sizes, rounds and budget of this config."""
         sizes = QUICK if self.quick else FULL
         if self.sample is not None:
             n = self.sample
             sizes = replace(sizes, table1_wide=n, table1_sample=n, weights=n, table3=n, table4_wide=n, table4_sample=n,
-                            nlp_weights=n, fig4_archs=n, search_pool=n, search_budget=min(n, sizes.search_budget))
+                            nlp_weights=n, fig4_archs=n, fig3=replace(sizes.fig3, pool=n, budget=min(n, sizes.fig3.budget)),
+                            fig5=replace(sizes.fig5, fixed=n, pool=min(n, sizes.fig5.pool)))
         if self.batch_sizes is not None:
             sizes = replace(sizes, fig4_batch_sizes=self.batch_sizes)
-        if self.search_rounds is not None:
-            sizes = replace(sizes, search_rounds=self.search_rounds)
-        return sizes
+        searches = {"rounds": self.search_rounds, "budget": self.search_budget}
+        chosen = {name: value for name, value in searches.items() if value is not None}
+        return replace(sizes, fig3=replace(sizes.fig3, **chosen), fig5=replace(sizes.fig5, **chosen))
+
+    def search_datasets(self, search: SearchSizes) -> tuple[str, ...]:
+        """A search figure's datasets: those of ``--datasets`` when it was given, else ``search``'s."""
+        return self.datasets if self.datasets != TABLE1_DATASETS else search.datasets
 
     @property
-    def search_datasets(self) -> tuple[str, ...]:
-        """Figure 3's datasets: those of ``--datasets`` when it was given, else the sizes'."""
-        return self.datasets if self.datasets != TABLE1_DATASETS else self.sizes.search_datasets
+    def fig5_proxies(self) -> tuple[str, ...]:
+        """Figure 5's proxies: those of ``--proxies`` when it was given (Table 1's order), else the sizes'."""
+        return self.sizes.fig5_proxies if self.proxies == TABLE1_PROXIES else tuple(_table1_order(self.proxies))
 
     @property
     def overridden(self) -> list[str]:
@@ -310,9 +358,9 @@ class ReproduceConfig:
                 f"{TABLE4_WIDE:,} NLP cells (epsilon) and {TABLE4_SAMPLE:,} (every proxy); Tables 5, 6 and 11 on "
                 "NAS-Bench-201 architectures 0..4999 and the 500 NAS-Bench-101 cells, every pair of the author's "
                 f"weight grids; Table 7 on {TABLE4_SAMPLE:,} NLP cells; Figure 4 on a seeded sample of {sizes.fig4_archs:,} "
-                f"NAS-Bench-201 architectures, {sizes.fig4_batch_seeds} batches per size; Figure 3 {sizes.search_rounds} "
-                f"rounds of {sizes.search_budget} trained models, warm-up pools of {sizes.search_pool:,}, on "
-                f"{', '.join(self.search_datasets)}."
+                f"NAS-Bench-201 architectures, {sizes.fig4_batch_seeds} batches per size; Figure 3 {sizes.fig3.text()}, "
+                f"on {', '.join(self.search_datasets(sizes.fig3))}; Figure 5 {sizes.fig5.text()}, on "
+                f"{', '.join(self.search_datasets(sizes.fig5))}, proxies {', '.join(self.fig5_proxies)}."
             )
         else:
             text = (
@@ -322,8 +370,8 @@ class ReproduceConfig:
                 f"{sizes.table4_sample} cells; Tables 5, 6 and 11 on {sizes.weights} architectures; Table 7 on "
                 f"{sizes.nlp_weights} cells{'; three weights per grid' if sizes.small_grid else ''}; Figure 4 on "
                 f"{sizes.fig4_archs} architectures, {sizes.fig4_batch_seeds} batches per size; Figure 3 "
-                f"{sizes.search_rounds} rounds of {sizes.search_budget} trained models, warm-up pools of "
-                f"{sizes.search_pool}, on {', '.join(self.search_datasets)}. Small samples: "
+                f"{sizes.fig3.text()}, on {', '.join(self.search_datasets(sizes.fig3))}; Figure 5 {sizes.fig5.text()}, "
+                f"on {', '.join(self.search_datasets(sizes.fig5))}, proxies {', '.join(self.fig5_proxies)}. Small samples: "
                 "the differences from the published values mostly measure the sample, not the method."
             )
         if self.overridden:
@@ -505,11 +553,14 @@ class BatchSizeSection(Table):
 
 @dataclass(frozen=True)
 class SearchRow:
-    """Figure 3: one strategy over the rounds: the choice's reported metric after k trained models and at the end."""
+    """Figures 3 and 5: one strategy (with one proxy) over the rounds: the choice's reported metric after k trained
+    models and at the end."""
 
     strategy: str
+    #: the proxy of the warm-up ("": a strategy without one)
+    proxy: str
     rounds: int
-    #: trained models per run, the mean over the rounds
+    #: trained models per run (every run of a row trains as many)
     trained: float
     #: after k trained models (the marks of :data:`nas.reports.search.BUDGET_MARKS` within the budget)
     best_after: dict[int, Statistic]
@@ -519,7 +570,8 @@ class SearchRow:
 
 @dataclass(frozen=True, kw_only=True)
 class SearchSection(Table):
-    """Figure 3's table on one dataset: every strategy's row."""
+    """A search figure's table: Figure 3 on one dataset (a row per strategy), Figure 5 on one dataset and strategy
+    (a row per proxy)."""
 
     rows: tuple[SearchRow, ...]
     #: the metric that steers the search, the one the choice is reported with
@@ -527,6 +579,12 @@ class SearchSection(Table):
     reported: str
     #: the architectures searched, described
     searched: str
+    #: what tells the rows apart: ``"strategy"`` or ``"proxy"``
+    row_kind: str = "strategy"
+
+    def label(self, row: SearchRow) -> str:
+        """The row's first cell: its strategy or its proxy (:attr:`row_kind`)."""
+        return row.proxy if self.row_kind == "proxy" else row.strategy
 
 
 #: every kind of table a result holds
@@ -636,6 +694,7 @@ def reproduce(config: ReproduceConfig) -> Iterator[ExperimentResult]:
         "fig2": _figure2,
         "fig3": _figure3,
         "fig4": _figure4,
+        "fig5": _figure5,
     }
     for name in config.experiments:
         start = time.perf_counter()
@@ -663,10 +722,14 @@ def _bar(config: ReproduceConfig, name: str, total: int) -> tqdm:
     return tqdm(total=total, desc=name, unit="step", file=sys.stderr, disable=not config.progress, position=0)
 
 
+def _table1_order(names: Sequence[str]) -> list[str]:
+    """``names`` (distinct) in the order of Table 1's rows, those it does not have after them in their order."""
+    return [name for name in TABLE1_PROXIES if name in names] + [name for name in names if name not in TABLE1_PROXIES]
+
+
 def _table1_proxies(config: ReproduceConfig) -> tuple[list[str], list[str]]:
     """Table 1's (and 3's) proxies in the paper's row order, params and flops added; and those of them scored widely."""
-    proxies = [name for name in TABLE1_PROXIES if name in config.proxies or name in ("params", "flops")]
-    proxies += [name for name in config.proxies if name not in proxies]
+    proxies = _table1_order(list(dict.fromkeys([*config.proxies, "params", "flops"])))
     return proxies, [name for name in proxies if name in WHOLE_SPACE_PROXIES]
 
 
@@ -1289,10 +1352,14 @@ SEARCH_STRATEGIES: dict[str, tuple[str, bool, str]] = {
     "random": ("random", False, "none"),
     "random + warm-up": ("random", True, "none"),
 }
+#: Figure 5's strategies: those of Figure 3 with the warm-up and no move
+FIG5_STRATEGIES: tuple[str, ...] = ("evolution + warm-up", "random + warm-up")
 
 
-def _search_settings(budget: int, pool: int) -> tuple[int, int, list[dict[str, Any]]]:
-    """The population, tournament and strategies of Figure 3 for ``budget`` trained models and pools of ``pool``.
+def _search_settings(
+    budget: int, pool: int, labels: Sequence[str] = tuple(SEARCH_STRATEGIES)
+) -> tuple[int, int, list[dict[str, Any]]]:
+    """The population, tournament and strategies (those of ``labels``) for ``budget`` trained models and pools of ``pool``.
 
     The population (random search's warm-up models too) is :data:`SEARCH_POPULATION`, at most a third of the budget;
     the tournament :data:`SEARCH_TOURNAMENT`, at most half the population.
@@ -1300,7 +1367,8 @@ def _search_settings(budget: int, pool: int) -> tuple[int, int, list[dict[str, A
     population = min(SEARCH_POPULATION, max(1, budget // 3))
     tournament = min(SEARCH_TOURNAMENT, max(1, population // 2))
     strategies = []
-    for label, (strategy, warmup, move) in SEARCH_STRATEGIES.items():
+    for label in labels:
+        strategy, warmup, move = SEARCH_STRATEGIES[label]
         if strategy == "evolution":
             settings: dict[str, Any] = {"population": population, "tournament": tournament, "move": move}
         else:
@@ -1311,7 +1379,24 @@ def _search_settings(budget: int, pool: int) -> tuple[int, int, list[dict[str, A
     return population, tournament, strategies
 
 
-def _choice_curve(run: Run, reported: Callable[[str], float], maximise: bool) -> np.ndarray:
+def _search_experiment(
+    name: str, dataset: str, search: SearchSizes, strategies: list[dict[str, Any]], proxy: str, config: ReproduceConfig
+) -> ExperimentConfig:
+    """A search configuration built as ``configs/nb201-cifar10.yaml`` is: the table oracle steered by ``valid_acc``
+    where the table has it (else its default metric), ``proxy`` on a batch of its standard size of real images."""
+    table = open_table("nb201", config.data_dir)
+    metric = "valid_acc" if "valid_acc" in table.metrics(dataset) else table.default_metric(dataset)
+    return parse_config(
+        {
+            "name": name, "space": "nb201", "dataset": dataset, "metric": metric, "budget": search.budget,
+            "rounds": search.rounds, "seed": config.seed, "strategies": strategies,
+            "proxy": {"name": proxy, "settings": {}, "seed": config.seed, "batch": {"data": "real", "seed": config.seed}},
+        },
+        f"<{name}>", data_dir=config.data_dir,
+    )
+
+
+def _choice_curve(run: Run | StrategyRun, reported: Callable[[str], float], maximise: bool) -> np.ndarray:
     """The reported metric of the run's choice after each trained model: the best by the steering metric so far
     (first on ties; NaN values never chosen)."""
     curve = np.full(len(run.archs), math.nan)
@@ -1325,83 +1410,40 @@ def _choice_curve(run: Run, reported: Callable[[str], float], maximise: bool) ->
     return curve
 
 
-def _figure3(context: _Context) -> _Outcome:
-    """Figure 3: search curves on NAS-Bench-201 with the benchmark-table oracle, each strategy over seeded rounds."""
-    config = context.config
-    sizes = config.sizes
-    budget, pool, rounds = sizes.search_budget, sizes.search_pool, sizes.search_rounds
-    population, tournament, strategies = _search_settings(budget, pool)
-    table = open_table("nb201", config.data_dir)
-    space = create_space("nb201")
-    whole = rounds * pool >= (space.size() or 0)
-    sections: list[AnySection] = []
-    panels = []
-    with _bar(config, "fig3", len(config.search_datasets)) as bar:
-        for dataset in config.search_datasets:
-            metric = "valid_acc" if "valid_acc" in table.metrics(dataset) else table.default_metric(dataset)
-            experiment = parse_config(
-                {
-                    "name": f"fig3-{dataset}", "space": "nb201", "dataset": dataset, "metric": metric, "budget": budget,
-                    "rounds": rounds, "seed": config.seed, "strategies": strategies,
-                    "proxy": {"name": "epsilon", "settings": {}, "seed": config.seed,
-                              "batch": {"data": "real", "size": EPSILON_BATCH, "seed": config.seed}},
-                },
-                f"<fig3 {dataset}>", data_dir=config.data_dir,
-            )
-            if whole:  # the pools cover about the whole space: score it in one call, the searches then read the store
-                _score_space(experiment, space, config)
-            with tempfile.TemporaryDirectory(prefix="nas-fig3-") as runs:
-                result = run_experiment(experiment, Path(runs) / dataset, **config.run)
-            reported = functools.lru_cache(maxsize=None)(
-                functools.partial(table.lookup, dataset=dataset, metric=result.final_metric)
-            )
-            curves = {label: np.stack([_choice_curve(run, reported, result.maximise) for run in runs_of])
-                      for label, runs_of in result.runs.items()}
-            sections.append(_search_section(result, curves, config, population))
-            panels.append(CurvePanel(
-                _DATASET_TITLES[dataset], "trained models", f"{result.final_metric} of the choice",
-                tuple(_curve(label, range(1, curve.shape[1] + 1), curve) for label, curve in curves.items()),
-                log_x=budget >= 50,
-            ))
-            bar.update()
-    caption = (f"Figure 3: test accuracy of the choice against trained models on NAS-Bench-201: median and "
-               f"quartiles over {rounds} rounds")
-    setting = [
-        f"NAS-Bench-201, datasets {', '.join(config.search_datasets)}; the benchmark-table oracle: the search is steered "
-        "by valid_acc where the table has it (CIFAR-10) and the choice reported with test_acc; the curves and the "
-        "table give the test accuracy of the choice after k trained models (the best by the steering metric so far).",
-        f"{rounds} seeded rounds (seed {config.seed}; every strategy on the same seed in a round) of {budget} trained "
-        f"models; ageing evolution with population {population} and tournament {tournament}; warm-up: the proxy's "
-        f"best of a random pool of {pool:,} ({population} models for random search; evolution's first population); "
-        "move (parent): the tournament's best by proxy is the parent.",
-        f"epsilon at {weights_key(DEFAULT_WEIGHTS['nb201'])} in float32 on one batch of {EPSILON_BATCH} real training "
-        f"images (seed {config.seed}), through the score store"
-        + ("; the whole space is scored first (the pools cover it)." if whole else "; only the architectures the "
-           "searches ask for are scored."),
-    ]
-    return _Outcome(setting, sections, [Figure("fig3", caption, tuple(panels), len(panels))])
+def _choice_curves(
+    runs: Mapping[str, Sequence[Run | StrategyRun]], experiment: ExperimentConfig, config: ReproduceConfig
+) -> dict[str, np.ndarray]:
+    """Per strategy the rounds' choice curves (a row per round), reported with the test twin of the steering metric."""
+    table = open_table(experiment.space, config.data_dir)
+    reported = functools.lru_cache(maxsize=None)(functools.partial(
+        table.lookup, dataset=experiment.dataset, metric=reported_metric(table, experiment.dataset, experiment.metric)
+    ))
+    maximise = table.higher_is_better(experiment.metric)
+    return {label: np.stack([_choice_curve(run, reported, maximise) for run in of]) for label, of in runs.items()}
 
 
-def _score_space(experiment: ExperimentConfig, space: SearchSpace, config: ReproduceConfig) -> None:
-    """Score every architecture of ``space`` with the experiment's proxy through the store, as its searches ask."""
-    proxy = experiment.proxy
-    assert proxy is not None  # Figure 3's configurations have one
-    epsilon = proxy.create()
-    batch = load_batch(experiment.dataset, data=proxy.batch.data, size=proxy.batch.size_for(epsilon),
-                       seed=proxy.batch.seed, data_dir=config.data_dir)
-    with ScoreStore.open(config.cache_dir) as store, Scorer(
-        space, experiment.dataset, batch, store=store, seed=proxy.seed, **_scorer_options(config)
-    ) as scorer:
-        scorer.values(list(space.enumerate()), epsilon)
+def _search_row(strategy: str, proxy: str, curve: np.ndarray, notes: Sequence[str]) -> SearchRow:
+    """A table row from the rounds' choice curves: mean ± std after the marks within the runs and at the end."""
+    marks = [k for k in BUDGET_MARKS if k <= curve.shape[1]]
+    return SearchRow(strategy=strategy, proxy=proxy, rounds=curve.shape[0], trained=float(curve.shape[1]),
+                     best_after={k: Statistic.of(curve[:, k - 1].tolist()) for k in marks},
+                     final=Statistic.of(curve[:, -1].tolist()), notes=tuple(notes))
 
 
-def _search_section(
-    result: SearchResult, curves: Mapping[str, np.ndarray], config: ReproduceConfig, population: int
-) -> SearchSection:
-    """Figure 3's table on one dataset: per strategy the mean ± std of the choice's metric after k models and at the end."""
-    sizes = config.sizes
-    dataset, metric = result.config.dataset, result.config.metric
-    inputs = [f"epsilon (warm-up, move): {result.proxy_input}"]
+def _search_panel(title: str, curves: Mapping[str, np.ndarray], reported: str) -> CurvePanel:
+    """A line plot of choice curves against trained models (log x from 50 models)."""
+    width = max(curve.shape[1] for curve in curves.values())
+    return CurvePanel(title, "trained models", f"{reported} of the choice",
+                      tuple(_curve(label, range(1, curve.shape[1] + 1), curve) for label, curve in curves.items()),
+                      log_x=width >= 50)
+
+
+def _search_notes(
+    experiment: ExperimentConfig, inputs: Sequence[str], search: SearchSizes, full: SearchSizes, population: int,
+    config: ReproduceConfig,
+) -> dict[str, str]:
+    """A search table's notes: the input, the steering metric, the sizes and the population where they differ."""
+    dataset, metric = experiment.dataset, experiment.metric
     notes = _input_notes(dataset, inputs, config.data_dir)
     if metric != "valid_acc":
         notes["steered by test"] = (
@@ -1413,31 +1455,176 @@ def _search_section(
             "the search is steered by NAS-Bench-201's cifar10-valid validation accuracy (trained on the training half), "
             "the choice reported with the cifar10 test accuracy (trained on training and validation half)"
         )
-    full = (sizes.search_rounds, sizes.search_budget, sizes.search_pool) == (SEARCH_ROUNDS, SEARCH_BUDGET, SEARCH_POOL)
-    if not full:
-        notes["size"] = (
-            f"{sizes.search_rounds} rounds of {sizes.search_budget} trained models with pools of {sizes.search_pool:,}, "
-            f"not the full setting's {SEARCH_ROUNDS} rounds of {SEARCH_BUDGET} with pools of {SEARCH_POOL:,}"
-        )
+    if replace(search, datasets=full.datasets) != full:
+        notes["size"] = f"{search.text()}, not the full setting's {full.text()}"
     if population < SEARCH_POPULATION:
         notes["population"] = (
             f"the population (and random search's warm-up models) is {population}, not {SEARCH_POPULATION}: at most a "
             "third of the budget, so that evolution evolves"
         )
-    marks = [k for k in BUDGET_MARKS if k <= sizes.search_budget]
-    rows = []
-    for label, curve in curves.items():
-        uses_proxy = SEARCH_STRATEGIES[label][1]
-        keys = [key for key in notes if uses_proxy or key not in _REAL_INPUT_NOTES]
-        runs = result.runs[label]
-        rows.append(SearchRow(
-            strategy=label,
-            rounds=len(runs),
-            trained=float(np.mean([len(run.archs) for run in runs])),
-            best_after={k: Statistic.of(curve[:, k - 1].tolist()) for k in marks if k <= curve.shape[1]},
-            final=Statistic.of([run.final_test for run in runs]),
-            notes=tuple(keys),
-        ))
-    searched = result.searched or f"the whole space ({create_space(result.config.space).size():,} architectures)"
-    return SearchSection(title=_DATASET_TITLES[dataset], rows=tuple(rows), metric=metric, reported=result.final_metric,
-                         searched=searched, inputs=tuple(inputs), notes=notes)
+    return notes
+
+
+def _search_sentences(search: SearchSizes, datasets: Sequence[str], population: int, tournament: int,
+                      config: ReproduceConfig) -> list[str]:
+    """The setting of a search figure: the oracle, the rounds and the strategies' sizes."""
+    return [
+        f"NAS-Bench-201, datasets {', '.join(datasets)}; the benchmark-table oracle: the search is steered by valid_acc "
+        "where the table has it (CIFAR-10) and the choice reported with test_acc; the curves and the table give the "
+        "test accuracy of the choice after k trained models (the best by the steering metric so far).",
+        f"{search.rounds} seeded rounds (seed {config.seed}; every strategy on the same seed in a round) of "
+        f"{search.budget} trained models; ageing evolution with population {population} and tournament {tournament}; "
+        f"warm-up: the proxy's best of a random pool of {search.pool:,} ({population} models for random search; "
+        "evolution's first population).",
+    ]
+
+
+def _figure3(context: _Context) -> _Outcome:
+    """Figure 3: search curves on NAS-Bench-201 with the benchmark-table oracle, each strategy over seeded rounds."""
+    config = context.config
+    search = config.sizes.fig3
+    datasets = config.search_datasets(search)
+    population, tournament, strategies = _search_settings(search.budget, search.pool)
+    space = create_space("nb201")
+    whole = search.rounds * search.pool >= (space.size() or 0)
+    sections: list[AnySection] = []
+    panels = []
+    with _bar(config, "fig3", len(datasets)) as bar:
+        for dataset in datasets:
+            experiment = _search_experiment(f"fig3-{dataset}", dataset, search, strategies, "epsilon", config)
+            if whole:  # the pools cover about the whole space: score it in one call, the searches then read the store
+                _score_all(experiment, list(space.enumerate()), config)
+            with tempfile.TemporaryDirectory(prefix="nas-fig3-") as runs:
+                result = run_experiment(experiment, Path(runs) / dataset, **config.run)
+            curves = _choice_curves(result.runs, experiment, config)
+            inputs = [f"epsilon (warm-up, move): {result.proxy_input}"]
+            notes = _search_notes(experiment, inputs, search, FIG3_FULL, population, config)
+            rows = []
+            for label, curve in curves.items():
+                uses_proxy = SEARCH_STRATEGIES[label][1]
+                keys = [key for key in notes if uses_proxy or key not in _REAL_INPUT_NOTES]
+                rows.append(_search_row(label, "epsilon" if uses_proxy else "", curve, keys))
+            searched = result.searched or f"the whole space ({space.size():,} architectures)"
+            sections.append(SearchSection(title=_DATASET_TITLES[dataset], rows=tuple(rows), metric=experiment.metric,
+                                          reported=result.final_metric, searched=searched, inputs=tuple(inputs),
+                                          notes=notes))
+            panels.append(_search_panel(_DATASET_TITLES[dataset], curves, result.final_metric))
+            bar.update()
+    caption = (f"Figure 3: test accuracy of the choice against trained models on NAS-Bench-201: median and "
+               f"quartiles over {search.rounds} rounds")
+    setting = _search_sentences(search, datasets, population, tournament, config) + [
+        "Move (parent): the tournament's best by proxy is the parent.",
+        f"epsilon at {weights_key(DEFAULT_WEIGHTS['nb201'])} in float32 on one batch of {EPSILON_BATCH} real training "
+        f"images (seed {config.seed}), through the score store"
+        + ("; the whole space is scored first (the pools cover it)." if whole else "; only the architectures the "
+           "searches ask for are scored."),
+    ]
+    return _Outcome(setting, sections, [Figure("fig3", caption, tuple(panels), len(panels))])
+
+
+def _score_all(experiment: ExperimentConfig, archs: list[Architecture], config: ReproduceConfig) -> None:
+    """Score ``archs`` with the experiment's proxy through the store, on the batch its searches ask with."""
+    proxy = experiment.proxy
+    assert proxy is not None  # the figures' configurations have one
+    scored = proxy.create()
+    batch = load_batch(experiment.dataset, data=proxy.batch.data, size=proxy.batch.size_for(scored),
+                       seed=proxy.batch.seed, data_dir=config.data_dir)
+    with ScoreStore.open(config.cache_dir) as store, Scorer(
+        create_space(experiment.space), experiment.dataset, batch, store=store, seed=proxy.seed,
+        **_scorer_options(config),
+    ) as scorer:
+        scorer.values(archs, scored)
+
+
+@dataclass
+class _FixedPoolContext(SearchContext):
+    """A search context that draws its warm-up pools with :attr:`pools` (a context of the fixed pool sharing this
+    one's oracle, proxy scores and random stream); the rest of the search draws from the whole space."""
+
+    pools: SearchContext = field(kw_only=True)
+
+    def sample_pool(self, size: int) -> list[Architecture]:
+        """Up to ``size`` random architectures of the fixed pool computing distinct functions, in sampling order."""
+        return self.pools.sample_pool(size)
+
+
+def _fixed_pool_runs(
+    experiment: ExperimentConfig, fixed: SubsetSpace, config: ReproduceConfig
+) -> tuple[dict[str, list[StrategyRun]], str]:
+    """Every strategy of ``experiment`` for its rounds on the whole space with the round seeds of
+    :func:`~nas.experiment.run_experiment`, the warm-up pools drawn from ``fixed``: per strategy the runs, and what
+    the proxy scored on."""
+    table = open_table(experiment.space, config.data_dir)
+    space = create_space(experiment.space)
+    cache, fixed_cache = ArchitectureCache(space), ArchitectureCache(fixed)
+    run = config.run
+    source = ProxySource(experiment, fixed, fixed_cache, run.get("executor", "auto"), run.get("workers"),
+                         config.progress, config.data_dir, config.cache_dir, run.get("ray_address"))
+    runs: dict[str, list[StrategyRun]] = {}
+    try:
+        for spec in experiment.strategies:
+            strategy = spec.create()
+            runs[spec.label] = []
+            for r in range(experiment.rounds):
+                oracle = Oracle(table, experiment.dataset, experiment.metric, experiment.budget)
+                rng = random.Random(round_seed(experiment.seed, r))
+                pools = SearchContext(fixed, oracle, source, rng, fixed_cache)
+                runs[spec.label].append(strategy.run(_FixedPoolContext(space, oracle, source, rng, cache, pools=pools)))
+        return runs, source.input_description()
+    finally:
+        source.close()
+
+
+def _figure5(context: _Context) -> _Outcome:
+    """Figure 5: the warm-up of ageing evolution and random search with every proxy, pools from a fixed pool."""
+    config = context.config
+    search = config.sizes.fig5
+    datasets = config.search_datasets(search)
+    proxies = config.fig5_proxies
+    population, tournament, strategies = _search_settings(search.budget, search.pool, FIG5_STRATEGIES)
+    table = open_table("nb201", config.data_dir)
+    space = create_space("nb201")
+    members, described = select_architectures(space, search.fixed, config.seed)
+    fixed = SubsetSpace(space, members, f"a {described}")
+    sections: list[AnySection] = []
+    panels = []
+    with _bar(config, "fig5", len(datasets) * len(proxies)) as bar:
+        for dataset in datasets:
+            curves: dict[str, dict[str, np.ndarray]] = {label: {} for label in FIG5_STRATEGIES}
+            inputs = []
+            for proxy in proxies:
+                experiment = _search_experiment(f"fig5-{dataset}-{proxy}", dataset, search, strategies, proxy, config)
+                _score_all(experiment, members, config)
+                runs, proxy_input = _fixed_pool_runs(experiment, fixed, config)
+                inputs.append(f"{proxy}: {proxy_input}")
+                for label, curve in _choice_curves(runs, experiment, config).items():
+                    curves[label][proxy] = curve
+                bar.update()
+            notes = _search_notes(experiment, inputs, search, FIG5_FULL, population, config)
+            notes["fixed pool"] = (
+                "every round's warm-up pool is drawn from one fixed pool (the same for every proxy and dataset), "
+                f"{fixed.description}, scored once per proxy through the store: the gradient proxies cost seconds per "
+                "architecture, too long for the whole space here; the paper draws the pools from the whole space"
+            )
+            title, reported = _DATASET_TITLES[dataset], reported_metric(table, dataset, experiment.metric)
+            for label, by_proxy in curves.items():
+                rows = tuple(_search_row(label, proxy, curve, tuple(notes)) for proxy, curve in by_proxy.items())
+                sections.append(SearchSection(
+                    title=f"{title}, {label}", rows=rows, metric=experiment.metric, reported=reported,
+                    searched=f"the whole space ({space.size():,} architectures), the warm-up pools from the fixed pool",
+                    inputs=tuple(inputs), notes=notes, row_kind="proxy",
+                ))
+                panels.append(_search_panel(f"{title}: {label}", by_proxy, reported))
+    left_out = [name for name in TABLE1_PROXIES if name not in proxies]
+    caption = (f"Figure 5: test accuracy of the choice against trained models with each proxy's warm-up on "
+               f"NAS-Bench-201: median and quartiles over {search.rounds} rounds")
+    setting = _search_sentences(search, datasets, population, tournament, config) + [
+        f"Proxies {', '.join(proxies)}"
+        + (f" (Table 1's {', '.join(left_out)} are left out in this setting)" if left_out else "")
+        + "; each on a batch of its standard size of real training images (epsilon 256 at "
+        f"{weights_key(DEFAULT_WEIGHTS['nb201'])} in float32, naswot 128, the others 64; seed {config.seed}), as "
+        "Table 1 scores them.",
+        f"Fixed pool: {fixed.description}, scored once per proxy through the store before the searches; every "
+        "round's warm-up pool is drawn from it, the searches train architectures of the whole space.",
+    ]
+    return _Outcome(setting, sections, [Figure("fig5", caption, tuple(panels), len(FIG5_STRATEGIES))])

@@ -3,8 +3,8 @@
 :func:`write_report` writes ``report.md`` (every experiment's tables: per row the published
 value, ours and the difference for each metric, the architectures asked, scored and NaN, the
 own, common and NaN-worst sets, and notes where our setting differs from the paper's; Table 2's
-picks as mean and standard deviation; Figure 4's rho per batch size and Figure 3's search results,
-which have no published numbers; the figures), one CSV per table with every number at full
+picks as mean and standard deviation; Figure 4's rho per batch size and the search results of Figures
+3 and 5, which have no published numbers; the figures), one CSV per table with every number at full
 precision, and each figure as PNG (:func:`draw_figure`, matplotlib). Correlations against a
 minimised metric (perplexity) are shown with the metric itself, as the paper prints them
 (:attr:`~nas.reproduce.experiments.Section.sign`). :func:`summary` is the short version the
@@ -283,10 +283,11 @@ def _batch_sizes(section: BatchSizeSection) -> list[str]:
 
 
 def _search(section: SearchSection) -> list[str]:
-    """Figure 3 on one dataset: per strategy the choice's reported metric after k models and at the end."""
+    """Figure 3 on one dataset (Figure 5 on one dataset and strategy): per strategy (proxy) the choice's reported
+    metric after k models and at the end."""
     marks = sorted({k for row in section.rows for k in row.best_after})
     reported = section.reported
-    headers = ["strategy", "rounds", "trained", *(f"{reported} after {k}" for k in marks), f"{reported} final choice",
+    headers = [section.row_kind, "rounds", "trained", *(f"{reported} after {k}" for k in marks), f"{reported} final choice",
                "published", "notes"]
     lines = [
         f"Searched: {section.searched}; steered by {section.metric}, reported with {reported} "
@@ -296,7 +297,7 @@ def _search(section: SearchSection) -> list[str]:
         "|---|" + "---:|" * (len(headers) - 2) + "---|",
     ]
     for row in section.rows:
-        cells = [row.strategy, str(row.rounds), f"{row.trained:g}",
+        cells = [section.label(row), str(row.rounds), f"{row.trained:g}",
                  *(row.best_after[k].text() if k in row.best_after else "—" for k in marks), row.final.text(), "—",
                  ", ".join(row.notes)]
         lines.append("| " + " | ".join(cells) + " |")
@@ -427,7 +428,8 @@ def _duration(seconds: float) -> str:
 
 def results_frame(result: ExperimentResult) -> pd.DataFrame:
     """One record per reproduced row (counts, every metric on every set as shown, the published values, the
-    notes); for Table 2 per pick, for Figure 4 per batch size, for Figure 3 per dataset and strategy."""
+    notes); for Table 2 per pick, for Figure 4 per batch size, for Figures 3 and 5 per dataset, strategy (and
+    proxy)."""
     records: list[dict[str, object]] = []
     for section in result.sections:
         if isinstance(section, SelectionSection):
@@ -523,6 +525,7 @@ def _search_records(result: ExperimentResult, section: SearchSection) -> list[di
             "experiment": result.name,
             "section": section.title,
             "strategy": row.strategy,
+            "proxy": row.proxy,
             "rounds": row.rounds,
             "trained": row.trained,
             "metric": section.metric,
@@ -557,8 +560,8 @@ def summary(results: Sequence[ExperimentResult]) -> str:
                                  f"{_number(low, 3):>7} {_number(high, 3):>7}")
                 continue
             if isinstance(section, SearchSection):
-                lines.append(f"    {'strategy':<36} {section.reported + ' final choice':>24}")
-                lines += [f"    {row.strategy:<36} {row.final.text():>24}" for row in section.rows]
+                lines.append(f"    {section.row_kind:<36} {section.reported + ' final choice':>24}")
+                lines += [f"    {section.label(row):<36} {row.final.text():>24}" for row in section.rows]
                 continue
             lines.append(f"    {'row':<18} {'asked':>6} {'scored':>6} {'ρ published':>11} {'ρ ours':>7} {'Δ':>6} "
                          f"{'ρ NaN worst':>11}")
