@@ -121,7 +121,7 @@ def test_shipped_configs_are_valid(data_dir: Path) -> None:
         config = load_config(path, data_dir=data_dir)
         assert config.name == path.stem
         # the proxy is epsilon, or the one the file is named after (the searches with MeCo and with the ensemble)
-        named = {"meco": "meco", "ensemble": "ensemble(epsilon+meco)"}.get(path.stem.rpartition("-")[2], "epsilon")
+        named = {"meco": "meco", "ensemble": "ensemble(epsilon_auto+meco)"}.get(path.stem.rpartition("-")[2], "epsilon")
         assert config.proxy is not None and config.proxy.name == named
 
 
