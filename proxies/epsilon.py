@@ -21,7 +21,7 @@ width-collapsed, 10-50 times faster; the scores equal the direct ones to roundin
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -128,12 +128,22 @@ class Epsilon(Proxy):
         """
         if self.settings["collapse"] != "auto" or not batch.inputs.is_floating_point():
             return None
-        weights = self.weights_for(space.name)
+        return self.epsilon_of_collapsed(lambda inputs, weight: space.collapsed_output(arch, dataset, inputs, weight), space.name, batch)
+
+    def epsilon_of_collapsed(
+        self, output_of: Callable[[torch.Tensor, float], torch.Tensor | None], space: str, batch: Batch
+    ) -> ProxyResult | None:
+        """Epsilon from ``output_of(inputs, weight)``, a network's collapsed output at each of the space's two weights.
+
+        The inputs are the batch's in the setting's precision; ``None`` when ``output_of`` gives
+        ``None`` (no collapsed output for that network).
+        """
+        weights = self.weights_for(space)
         inputs = batch.inputs.to(PRECISIONS[self.settings["precision"]])
         outputs = []
         with torch.no_grad():
             for weight in weights:
-                output = space.collapsed_output(arch, dataset, inputs, weight)
+                output = output_of(inputs, weight)
                 if output is None:
                     return None
                 outputs.append(output.detach().flatten())

@@ -62,7 +62,7 @@ shortcut: for them epsilon_auto equals epsilon with the same settings.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 import torch.nn as nn
@@ -70,7 +70,9 @@ import torch.nn as nn
 from nas.errors import NasError
 from nas.proxies import register_proxy
 from nas.proxies.base import Batch, ProxyContext, ProxyResult
-from nas.proxies.epsilon import PRECISIONS, Epsilon, epsilon_from_outputs
+from nas.proxies.epsilon import Epsilon
+from nas.spaces.nb201 import Cell, NB201Space, collapsed_output, has_path
+from nas.spaces.subset import SubsetSpace
 
 if TYPE_CHECKING:
     from nas.datasets import DatasetSpec
@@ -83,20 +85,15 @@ PARAMETER_FREE_OPERATIONS = frozenset({"skip_connect", "avg_pool_3x3"})
 SHORTCUT_MODES = ("auto", "all", "none")
 
 
-def has_path(arch: Iterable[str], operations: frozenset[str] | None = None) -> bool:
-    """Whether an NB201 cell ``arch`` (6 edge operations) links its input to its output.
+def needs_shortcut(arch: Sequence[str], mode: str) -> bool:
+    """Whether ``mode`` wraps an NB201 cell ``arch`` in an identity shortcut.
 
-    Only edges whose operation is in ``operations`` count (default: every operation but
-    ``none``); ``has_path(arch, PARAMETER_FREE_OPERATIONS)`` asks for a parameter-free path.
+    ``auto``: the cell has an input-output path but no parameter-free one; ``all``: it has a
+    path; ``none``: never.
     """
-    from nas.spaces.nb201 import EDGES, NUM_NODES
-
-    reached = {0}
-    for node in range(1, NUM_NODES):  # edges go from lower to higher nodes: one pass suffices
-        for op, (dst, src) in zip(arch, EDGES):
-            if dst == node and src in reached and op != "none" and (operations is None or op in operations):
-                reached.add(node)
-    return NUM_NODES - 1 in reached
+    if mode == "none" or not has_path(arch):  # type: ignore[arg-type]
+        return False
+    return mode == "all" or not has_path(arch, PARAMETER_FREE_OPERATIONS)  # type: ignore[arg-type]
 
 
 class IdentityShortcut(nn.Module):
@@ -123,16 +120,12 @@ def add_shortcuts(model: nn.Module, mode: str = "auto") -> int:
         raise NasError(f"epsilon_auto: shortcuts must be one of {', '.join(SHORTCUT_MODES)}, got {mode!r}")
     if mode == "none":
         return 0
-    from nas.spaces.nb201 import Cell
-
     wrapped = 0
     for parent in list(model.modules()):
         if isinstance(parent, IdentityShortcut):
             continue  # already wrapped (a model scored twice)
         for name, child in list(parent.named_children()):
-            if not isinstance(child, Cell) or not has_path(child.arch):
-                continue
-            if mode == "auto" and has_path(child.arch, PARAMETER_FREE_OPERATIONS):
+            if not isinstance(child, Cell) or not needs_shortcut(child.arch, mode):
                 continue
             setattr(parent, name, IdentityShortcut(child))
             wrapped += 1
@@ -172,21 +165,16 @@ class EpsilonAuto(Epsilon):
         the same score to the bit. ``None`` (build and wrap) for other spaces, ``collapse=off``
         and non-image inputs.
         """
-        from nas.spaces.nb201 import NB201Space, collapsed_output
-        from nas.spaces.subset import SubsetSpace
-
         mode = self.settings["shortcuts"]
         if mode == "none":
             return super().score_architecture(space, arch, dataset, batch)
         base = space.base if isinstance(space, SubsetSpace) else space
         if not isinstance(base, NB201Space) or self.settings["collapse"] != "auto" or not batch.inputs.is_floating_point():
             return None
-        shortcut = has_path(arch) and (mode == "all" or not has_path(arch, PARAMETER_FREE_OPERATIONS))
-        weights = self.weights_for(space.name)
-        inputs = batch.inputs.to(PRECISIONS[self.settings["precision"]])
-        with torch.no_grad():
-            outputs = [collapsed_output(arch, inputs, weight, shortcut=shortcut).detach().flatten() for weight in weights]
-        return epsilon_from_outputs(outputs, weights, self.settings["precision"])
+        shortcut = needs_shortcut(arch, mode)
+        return self.epsilon_of_collapsed(
+            lambda inputs, weight: collapsed_output(arch, inputs, weight, shortcut=shortcut), space.name, batch
+        )
 
     def score(self, model: nn.Module, batch: Batch, context: ProxyContext) -> ProxyResult:
         """epsilon of ``model`` with the shortcuts added (the model is modified in place)."""

@@ -134,14 +134,15 @@ def unique_string(arch: NB201Arch) -> str:
     return nodes[-1]
 
 
-def has_path(arch: NB201Arch) -> bool:
+def has_path(arch: NB201Arch, operations: frozenset[str] | None = None) -> bool:
     """Whether some input-to-output path of the cell avoids ``none`` edges.
 
-    Without one the cell's output is constant zero, whatever its input.
+    Without one the cell's output is constant zero, whatever its input. With ``operations``,
+    only edges whose operation is one of them count (e.g. a path of parameter-free operations).
     """
     reached = {0}
     for op, (dst, src) in zip(arch, EDGES):  # edges are ordered by destination node
-        if op != "none" and src in reached:
+        if op != "none" and src in reached and (operations is None or op in operations):
             reached.add(dst)
     return NUM_NODES - 1 in reached
 
