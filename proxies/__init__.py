@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 _BUILTIN: dict[str, tuple[str, str]] = {
     "epsilon": ("nas.proxies.epsilon", "output difference between two constant shared-weight initialisations (Gracheva) [higher is better; needs data]"),
     "epsilon_auto": ("nas.proxies.epsilon_auto", "epsilon with an identity shortcut around cells lacking a parameter-free path (scores all NB201 cells) [higher is better; needs data]"),
+    "epsilon_init": ("nas.proxies.epsilon_init", "epsilon's statistic from two random initialisations of one scheme (the epsilon paper's ablation) [higher is better; needs data]"),
     "synflow": ("nas.proxies.synflow", "SynFlow (Tanaka 2020; Abdelfattah 2021): sum |w * dR/dw| of the |w| network on all-ones input, float64 [higher is better; needs gradients]"),
     "fisher": ("nas.proxies.pruning", "Fisher (Turner 2020; Abdelfattah 2021): 0.5*mean(sum a*dL/da)^2 per conv/linear channel (paper: 64) [higher is better; needs data, gradients, labels]"),
     "grad_norm": ("nas.proxies.pruning", "grad_norm (Abdelfattah 2021): sum over layers of ||dL/dW||_2, cross-entropy on a real batch (paper: 64) [higher is better; needs data, gradients, labels]"),

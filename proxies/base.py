@@ -105,6 +105,9 @@ class Proxy(ABC):
     version: ClassVar[str | None] = None
     #: the batch size the proxy's paper used on NAS-Bench-201, used when none is given
     batch_size: ClassVar[int] = 64
+    #: settings added after the proxy's scores were first stored, whose default reproduces the scores of before:
+    #: left out of the store key while at their default, so those stored scores stay valid
+    keyless_defaults: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, **settings: Any) -> None:
         unknown = sorted(set(settings) - set(self.defaults))
@@ -117,8 +120,13 @@ class Proxy(ABC):
         self.settings: dict[str, Any] = merged
 
     def settings_key(self) -> str:
-        """The settings as canonical JSON, part of the score store's key."""
-        return json.dumps(self.settings, sort_keys=True, default=str)
+        """The settings as canonical JSON, part of the score store's key (:attr:`keyless_defaults` at their default left out)."""
+        keyed = {
+            name: value
+            for name, value in self.settings.items()
+            if not (name in self.keyless_defaults and value == self.defaults[name])
+        }
+        return json.dumps(keyed, sort_keys=True, default=str)
 
     @classmethod
     def version_key(cls) -> str:

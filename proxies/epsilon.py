@@ -10,8 +10,9 @@ the mean of both together and ``epsilon = delta / mu``. Higher is better.
 
 As in the author's code, "every weight" means every parameter except biases: convolution and
 linear weights and the scale of affine batch normalisation all get ``w``. Embedding tables are
-the exception: constant embeddings would erase the input, so they are drawn from a normal
-distribution seeded by ``ProxyContext.seed``. Dropout layers and recurrent modules are put in
+the exception: constant embeddings would erase the input, so they are drawn at random, seeded by
+``ProxyContext.seed``: from N(0, 1) by default, or as the settings ``embedding`` and
+``embedding_scale`` say (the paper's Table 10 compares such draws; the author's code uses U(0, 1)). Dropout layers and recurrent modules are put in
 evaluation mode so that the score is deterministic.
 
 Networks made only of channel-wise-safe modules (see :mod:`nas.proxies.collapse`) are evaluated
@@ -45,6 +46,9 @@ DEFAULT_WEIGHTS: dict[str, tuple[float, float]] = {
 
 PRECISIONS: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
 COLLAPSE_MODES = ("auto", "off")
+#: how embedding tables are drawn (setting ``embedding``), each scaled by ``embedding_scale`` (s):
+#: N(0, s^2), U(-s, s) and U(0, s)
+EMBEDDINGS = ("normal", "uniform_centered", "uniform_positive")
 
 
 def parse_weights(value: Any) -> tuple[float, float]:
@@ -75,9 +79,12 @@ class Epsilon(Proxy):
     """Epsilon (epsinas): output difference between two constant shared-weight initialisations.
 
     Settings: ``weights`` (two constants ``w1 < w2``; default: the paper's pair for the space),
-    ``precision`` (``float32`` as in the paper, or ``float64``, which avoids most underflow) and
+    ``precision`` (``float32`` as in the paper, or ``float64``, which avoids most underflow),
     ``collapse`` (``auto``: use the exact width-collapsed fast path when the model allows it;
-    ``off``: always evaluate the full network).
+    ``off``: always evaluate the full network), and for models with embedding tables (language
+    models) ``embedding`` (one of :data:`EMBEDDINGS`, default ``normal``) and ``embedding_scale``
+    (default 1): how their random values are drawn. The two embedding settings were added after
+    scores were stored; at their defaults they are left out of the store key.
     """
 
     name = "epsilon"
@@ -86,7 +93,8 @@ class Epsilon(Proxy):
     version = "4"  # 3: a tied decoder keeps the random embedding; 4: language models scored from rank-one factors
     invariance = "function"
     needs = frozenset({"data"})
-    defaults = {"weights": None, "precision": "float32", "collapse": "auto"}
+    defaults = {"weights": None, "precision": "float32", "collapse": "auto", "embedding": "normal", "embedding_scale": 1.0}
+    keyless_defaults = frozenset({"embedding", "embedding_scale"})
     summary = "output difference between two constant shared-weight initialisations (Gracheva)"
 
     def __init__(self, **settings: Any) -> None:
@@ -101,6 +109,18 @@ class Epsilon(Proxy):
             raise NasError(
                 f"epsilon: collapse must be one of {', '.join(COLLAPSE_MODES)}, got {self.settings['collapse']!r}"
             )
+        if self.settings["embedding"] not in EMBEDDINGS:
+            raise NasError(
+                f"epsilon: embedding must be one of {', '.join(EMBEDDINGS)}, got {self.settings['embedding']!r}"
+            )
+        scale = self.settings["embedding_scale"]
+        if not (math.isfinite(scale) and scale > 0):
+            raise NasError(f"epsilon: embedding_scale must be positive and finite, got {scale!r}")
+
+    @property
+    def embedding(self) -> tuple[str, float]:
+        """How embedding tables are drawn: ``(distribution, scale)`` (settings ``embedding``, ``embedding_scale``)."""
+        return self.settings["embedding"], self.settings["embedding_scale"]
 
     def weights_for(self, space: str) -> tuple[float, float]:
         """The two constants used for ``space``: the ``weights`` setting, else the space default."""
@@ -161,7 +181,7 @@ class Epsilon(Proxy):
         collapsed_forward = getattr(model, "collapsed_forward", None)
         if self.settings["collapse"] == "auto" and callable(collapsed_forward):
             try:
-                factored = own_collapsed_outputs(model, inputs, weights, seed=context.seed)
+                factored = own_collapsed_outputs(model, inputs, weights, seed=context.seed, embedding=self.embedding)
             except CollapseError:
                 factored = None
             if factored is not None and all(isinstance(out, RankOneOutput) for out in factored):
@@ -174,7 +194,7 @@ class Epsilon(Proxy):
             except CollapseError:
                 outputs = None
         if outputs is None:
-            outputs = direct_outputs(model, inputs, weights, seed=context.seed)
+            outputs = direct_outputs(model, inputs, weights, seed=context.seed, embedding=self.embedding)
         return epsilon_from_outputs(outputs, weights, self.settings["precision"])
 
 
@@ -182,13 +202,30 @@ class Epsilon(Proxy):
 _CHUNK = 1 << 22
 
 
-def set_constant_weights(model: nn.Module, weight: float, seed: int = 0, embeddings: bool = True) -> None:
-    """Set every parameter of ``model`` to ``weight``, biases to 0, embeddings to seeded normals.
+def draw_embedding(shape: torch.Size, generator: torch.Generator, embedding: tuple[str, float] = ("normal", 1.0)) -> torch.Tensor:
+    """Random embedding values in float64: ``embedding = (distribution, scale)``, one of :data:`EMBEDDINGS` and its scale."""
+    kind, scale = embedding
+    if kind == "normal":
+        values = torch.randn(shape, generator=generator, dtype=torch.float64)
+    elif kind == "uniform_centered":
+        values = torch.rand(shape, generator=generator, dtype=torch.float64) * 2.0 - 1.0
+    elif kind == "uniform_positive":
+        values = torch.rand(shape, generator=generator, dtype=torch.float64)
+    else:
+        raise NasError(f"epsilon: embedding must be one of {', '.join(EMBEDDINGS)}, got {kind!r}")
+    return values if scale == 1.0 else values * scale
+
+
+def set_constant_weights(
+    model: nn.Module, weight: float, seed: int = 0, embeddings: bool = True, embedding: tuple[str, float] = ("normal", 1.0)
+) -> None:
+    """Set every parameter of ``model`` to ``weight``, biases to 0, embeddings to seeded random values.
 
     A parameter shared by several modules is set once, by the first that owns it: a decoder tied
     to its embedding (NAS-Bench-NLP's language models) keeps the embedding's random values.
     ``embeddings=False`` leaves the embeddings as they are, for a second constant after a first
-    call with the same ``seed`` (drawing a language model's 4 million normals takes 0.2 s).
+    call with the same ``seed`` (drawing a language model's 4 million normals takes 0.2 s);
+    ``embedding`` says how they are drawn (:func:`draw_embedding`).
     """
     generator = torch.Generator().manual_seed(seed)
     done: set[int] = set()
@@ -201,15 +238,14 @@ def set_constant_weights(model: nn.Module, weight: float, seed: int = 0, embeddi
                 if isinstance(module, nn.Embedding):
                     if not embeddings:
                         continue
-                    noise = torch.randn(param.shape, generator=generator, dtype=torch.float64)
-                    param.copy_(noise.to(param.dtype))
+                    param.copy_(draw_embedding(param.shape, generator, embedding).to(param.dtype))
                 elif "bias" in name:
                     param.zero_()
                 else:
                     param.fill_(weight)
 
 
-def _deterministic_train_mode(model: nn.Module) -> None:
+def deterministic_train_mode(model: nn.Module) -> None:
     """Batch statistics for normalisation; dropout and recurrent dropout off."""
     model.train()
     for module in model.modules():
@@ -217,7 +253,7 @@ def _deterministic_train_mode(model: nn.Module) -> None:
             module.eval()
 
 
-def _first_tensor(output: Any) -> torch.Tensor:
+def first_tensor(output: Any) -> torch.Tensor:
     """The model's output tensor (the first element when a model returns a tuple)."""
     while isinstance(output, (tuple, list)):
         output = output[0]
@@ -226,19 +262,21 @@ def _first_tensor(output: Any) -> torch.Tensor:
     return output
 
 
-def direct_outputs(model: nn.Module, inputs: torch.Tensor, weights: Sequence[float], seed: int = 0) -> list[torch.Tensor]:
-    """The flattened outputs of the full ``model`` with each constant of ``weights``."""
-    _deterministic_train_mode(model)
+def direct_outputs(
+    model: nn.Module, inputs: torch.Tensor, weights: Sequence[float], seed: int = 0, embedding: tuple[str, float] = ("normal", 1.0)
+) -> list[torch.Tensor]:
+    """The flattened outputs of the full ``model`` with each constant of ``weights`` (embeddings drawn as ``embedding``)."""
+    deterministic_train_mode(model)
     outputs = []
     with torch.no_grad():
         for index, weight in enumerate(weights):
-            set_constant_weights(model, weight, seed, embeddings=index == 0)
-            outputs.append(_first_tensor(model(inputs)).detach().flatten().clone())
+            set_constant_weights(model, weight, seed, embeddings=index == 0, embedding=embedding)
+            outputs.append(first_tensor(model(inputs)).detach().flatten().clone())
     return outputs
 
 
 def own_collapsed_outputs(
-    model: nn.Module, inputs: torch.Tensor, weights: Sequence[float], seed: int = 0
+    model: nn.Module, inputs: torch.Tensor, weights: Sequence[float], seed: int = 0, embedding: tuple[str, float] = ("normal", 1.0)
 ) -> list[torch.Tensor | RankOneOutput]:
     """The outputs of ``model.collapsed_forward`` with each constant of ``weights``.
 
@@ -247,16 +285,16 @@ def own_collapsed_outputs(
     is a flattened tensor, or a :class:`~nas.proxies.collapse.RankOneOutput`. Raises
     :class:`~nas.proxies.collapse.CollapseError` when the model refuses the inputs.
     """
-    _deterministic_train_mode(model)
+    deterministic_train_mode(model)
     outputs: list[torch.Tensor | RankOneOutput] = []
     with torch.no_grad():
         for index, weight in enumerate(weights):
-            set_constant_weights(model, weight, seed, embeddings=index == 0)
+            set_constant_weights(model, weight, seed, embeddings=index == 0, embedding=embedding)
             output = model.collapsed_forward(inputs, weight)  # type: ignore[operator]
             if isinstance(output, RankOneOutput):
                 outputs.append(RankOneOutput(output.rows.detach().clone(), output.cols.detach().clone()))
             else:
-                outputs.append(_first_tensor(output).detach().flatten().clone())
+                outputs.append(first_tensor(output).detach().flatten().clone())
     return outputs
 
 
@@ -270,46 +308,49 @@ def collapsed_outputs(model: nn.Module, inputs: torch.Tensor, weights: Sequence[
     outputs = []
     with torch.no_grad():
         for weight in weights:
-            outputs.append(_first_tensor(collapse(model, weight)(inputs)).detach().flatten().clone())
+            outputs.append(first_tensor(collapse(model, weight)(inputs)).detach().flatten().clone())
     return outputs
 
 
-def epsilon_from_outputs(outputs: Sequence[torch.Tensor], weights: Sequence[float], precision: str = "float32") -> ProxyResult:
+def epsilon_from_outputs(
+    outputs: Sequence[torch.Tensor], weights: Sequence[float] | None, precision: str = "float32"
+) -> ProxyResult:
     """Epsilon from the flattened outputs at the two constants ``weights`` (computed in float64).
 
     NaN reasons: the output is constant at both constants (no signal reaches the output, e.g.
     every input-output path passes a ``none`` op); the output is non-finite or constant at one
     constant (overflow or underflow in ``precision``); no position is non-zero in both vectors.
+    ``weights=None``: the outputs of two other initialisations (the reasons then name the first
+    and the second, without the advice about weights).
 
     The outputs stay in their own precision; each is min-max normalised and summed in float64
     in chunks of :data:`_CHUNK` positions, so a language model's 90 million logits need no
     float64 copies of the whole vectors (the sums' order, and so their last bits, follow the chunks).
     """
-    if len(outputs) != 2 or len(weights) != 2:
+    if len(outputs) != 2 or (weights is not None and len(weights) != 2):
         raise ValueError("epsilon needs exactly two outputs and two weights")
+    if weights is None:
+        labels, advice = ("the first initialisation", "the second initialisation"), ("", "")
+    else:
+        labels = tuple(f"w={weight:g}" for weight in weights)
+        advice = ("; try precision float64 or smaller weights", "; try precision float64 or larger weights")
     vectors = [out.detach().flatten().cpu() for out in outputs]
     if vectors[0].numel() != vectors[1].numel() or vectors[0].numel() == 0:
         raise ValueError("epsilon needs two non-empty outputs of the same size")
     bounds = [tuple(float(b) for b in torch.aminmax(vector)) for vector in vectors]  # NaN and inf show in the bounds
-    for (low, high), weight in zip(bounds, weights):
+    for (low, high), label in zip(bounds, labels):
         if not (math.isfinite(low) and math.isfinite(high)):
-            return ProxyResult.nan(
-                f"non-finite output at w={weight:g} (overflow or invalid values in {precision}; "
-                "try precision float64 or smaller weights)"
-            )
+            return ProxyResult.nan(f"non-finite output at {label} (overflow or invalid values in {precision}{advice[0]})")
     constant = [low == high for low, high in bounds]
     if all(constant):
         return ProxyResult.nan(
             "constant output at both weights: no signal reaches the output "
             "(e.g. every input-output path passes a 'none' op)"
         )
-    for vector, weight, flat in zip(vectors, weights, constant):
+    for vector, label, flat in zip(vectors, labels, constant):
         if flat:
             what = "output all zeros" if bool((vector == 0).all()) else "constant output"
-            return ProxyResult.nan(
-                f"{what} at w={weight:g} (the signal underflowed in {precision}; "
-                "try precision float64 or larger weights)"
-            )
+            return ProxyResult.nan(f"{what} at {label} (the signal underflowed in {precision}{advice[1]})")
     # exact zeros of a normalised vector (its minimum) are missing values: they add nothing to
     # the sums, so only the counts and the pairs need masks
     sum_abs = sum_values = 0.0

@@ -147,7 +147,7 @@ class EpsilonAuto(Epsilon):
     version = "1"
     invariance = "function"
     needs = frozenset({"data"})
-    defaults = {"weights": None, "precision": "float32", "collapse": "auto", "shortcuts": "auto"}
+    defaults = {**Epsilon.defaults, "shortcuts": "auto"}
     summary = "epsilon with an identity shortcut around cells lacking a parameter-free path (scores all NB201 cells)"
 
     def __init__(self, **settings: Any) -> None:

@@ -128,8 +128,77 @@ def test_a_decoder_tied_to_its_embedding_keeps_the_random_embedding() -> None:
     model = space.build(cell, space.dataset_spec("ptb"))
     assert model.decoder.weight is model.embedding.weight
     set_constant_weights(model, 0.5, seed=1)
-    embedding = model.embedding.weight
+    embedding = model.embedding.weight.detach()
     assert embedding.std() > 0.5  # seeded standard normals, not the constant (a later owner must not overwrite it)
     assert torch.all(model.decoder.bias == 0)
     recurrent = [p for n, p in model.named_parameters() if n.startswith("layers.") and not n.endswith("bias")]
     assert recurrent and all(torch.all(p == 0.5) for p in recurrent)
+
+
+def test_the_embedding_settings_at_their_defaults_keep_the_store_key_of_before() -> None:
+    """``embedding`` and ``embedding_scale`` came after scores were stored: at their defaults they are not in the key."""
+    import json
+
+    default = create_proxy("epsilon")
+    # the key every epsilon score was stored under before the embedding settings existed
+    assert default.settings_key() == json.dumps({"collapse": "auto", "precision": "float32", "weights": None}, sort_keys=True)
+    assert create_proxy("epsilon", embedding="normal", embedding_scale=1).settings_key() == default.settings_key()
+    other = create_proxy("epsilon", embedding="uniform_positive", embedding_scale=0.1).settings_key()
+    assert json.loads(other) == {"collapse": "auto", "precision": "float32", "weights": None,
+                                 "embedding": "uniform_positive", "embedding_scale": 0.1}
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [({"embedding": "laplace"}, "embedding must be one of normal, uniform_centered, uniform_positive"),
+     ({"embedding_scale": 0}, "embedding_scale must be positive"),
+     ({"embedding_scale": "inf"}, "embedding_scale must be positive")],
+)
+def test_bad_embedding_settings_are_one_clear_error(settings: dict[str, object], message: str) -> None:
+    with pytest.raises(NasError, match=message):
+        create_proxy("epsilon", **settings)
+
+
+@pytest.mark.parametrize(
+    ("kind", "scale", "low", "high"),
+    [("uniform_positive", 0.1, 0.0, 0.1), ("uniform_centered", 1.0, -1.0, 1.0), ("uniform_positive", 1.0, 0.0, 1.0)],
+)
+def test_uniform_embeddings_fill_their_interval(kind: str, scale: float, low: float, high: float) -> None:
+    from nas.proxies.epsilon import draw_embedding
+
+    values = draw_embedding(torch.Size([200, 50]), torch.Generator().manual_seed(0), (kind, scale))
+    assert values.dtype == torch.float64 and low <= float(values.min()) and float(values.max()) < high
+    # 10,000 uniform draws: the extremes lie within 1% of the interval's ends, the mean near its middle
+    width = high - low
+    assert float(values.min()) < low + 0.01 * width and float(values.max()) > high - 0.01 * width
+    assert abs(float(values.mean()) - (low + high) / 2) < 0.02 * width
+
+
+def test_normal_embeddings_scale_the_default_draw() -> None:
+    from nas.proxies.epsilon import draw_embedding
+
+    default = draw_embedding(torch.Size([100, 100]), torch.Generator().manual_seed(3))
+    scaled = draw_embedding(torch.Size([100, 100]), torch.Generator().manual_seed(3), ("normal", 0.1))
+    assert torch.allclose(scaled, default * 0.1, rtol=0, atol=1e-15)
+    assert abs(float(default.std()) - 1.0) < 0.03
+
+
+def test_the_embedding_setting_changes_a_language_model_score_and_the_default_is_the_normal_draw() -> None:
+    from nas.proxies.epsilon import set_constant_weights
+
+    space = create_space("nlp")
+    cell = space.parse('{"h_new_0":{"input":["l"],"op":"activation_tanh"},"l":{"input":["x","h_prev_0"],"op":"linear"}}')
+    model = space.build(cell, space.dataset_spec("ptb"))
+    set_constant_weights(model, 0.5, seed=1, embedding=("uniform_positive", 0.1))
+    embedding = model.embedding.weight.detach()
+    assert float(embedding.min()) >= 0 and float(embedding.max()) < 0.1
+    inputs = torch.randint(0, 10000, (35, 4), generator=torch.Generator().manual_seed(0))
+    batch = Batch(inputs=inputs, targets=None, identity="tokens", dataset="ptb")
+    context = ProxyContext(space="nlp", dataset="ptb", num_classes=10000, seed=0)
+    scores = {
+        settings: create_proxy("epsilon", **dict(settings)).score(space.build(cell, space.dataset_spec("ptb")), batch, context).value
+        for settings in [(), (("embedding", "normal"), ("embedding_scale", 1.0)), (("embedding", "uniform_positive"),)]
+    }
+    values = list(scores.values())
+    # exact: the default and the explicit default run the same code on the same draws
+    assert values[0] == values[1] and values[0] != values[2]

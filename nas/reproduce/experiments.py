@@ -40,10 +40,15 @@ NAS-Bench-201: architectures 0..4999 of the official index order, as the author'
 table (the author used the first 5,000 of the 423,624 cells); NLP: a seeded sample of the PTB
 cells. Tables 5-6 in float32 (the paper's precision) and float64, Table 7 in float32.
 
-**Table 11** (input): epsilon on NAS-Bench-201 CIFAR-10 architectures 0..4999 with real images
-and the synthetic inputs of :func:`nas.data.load_batch` (grey, normal, uniform, uniform+).
-Tables 9 (random initialisation schemes) and 10 (NLP embedding initialisations) are not
-reproduced: the epsilon proxy has no setting for them (:data:`nas.reproduce.NOT_REPRODUCED`).
+**Table 9** (initialisation): the epsilon statistic of two random initialisations of each scheme
+(:mod:`nas.proxies.epsilon_init`: uniform, normal, Kaiming uniform and normal, orthogonal) on a
+seeded sample of :data:`TABLE9_SAMPLE` of NAS-Bench-201 CIFAR-10 architectures 0..4999 (the author
+scored the whole space; a full-width forward pass at batch 256 costs seconds per architecture).
+**Table 10** (embedding): epsilon on NAS-Bench-NLP PTB with the embedding table drawn from each of
+the author's six distributions (:data:`EMBEDDING_VARIANTS`), on a seeded sample of
+:data:`TABLE10_SAMPLE` cells. **Table 11** (input): epsilon on NAS-Bench-201 CIFAR-10
+architectures 0..4999 with real images and the synthetic inputs of :func:`nas.data.load_batch`
+(grey, normal, uniform, uniform+).
 
 **Figures 1/6** (NAS-Bench-201, every proxy and dataset) and **Figure 2** (NAS-Bench-101, NLP):
 each proxy's score against the trained metric, coloured by parameter count, from the runs of
@@ -146,10 +151,27 @@ INPUT_KINDS: dict[str, str] = {
     "random_uniform": "uniform",
     "random_uniform_pos": "uniform+",
 }
+#: Table 9's schemes (the published rows' keys; settings ``init`` of ``epsilon_init``) and its sample in the full
+#: setting (of architectures 0..4999: two full-width forward passes at batch 256 cost seconds per architecture)
+TABLE9_SCHEMES: tuple[str, ...] = ("uniform", "normal", "kaiming_uniform", "kaiming_normal", "orthogonal")
+TABLE9_SAMPLE = 500
+#: Table 10's embedding draws: the published row's key -> epsilon's settings ``embedding`` and ``embedding_scale``
+#: (matched by name: the author's notebook cell does not show how it draws each), and its cells (the author's 1,000)
+EMBEDDING_VARIANTS: dict[str, tuple[str, float]] = {
+    "uniform_positive_0.1": ("uniform_positive", 0.1),
+    "uniform_positive_1": ("uniform_positive", 1.0),
+    "uniform_centered_0.1": ("uniform_centered", 0.1),
+    "uniform_centered_1": ("uniform_centered", 1.0),
+    "random_0.1": ("normal", 0.1),
+    "random_1": ("normal", 1.0),
+}
+TABLE10_SAMPLE = 1000
 #: the experiment id of each experiment's rows in the published data file (where it differs from the name)
 PUBLISHED_EXPERIMENT: dict[str, str] = {
     "table3": "nb101-comparison",
     "table7": "nlp-weights",
+    "table9": "nb201-initialisation",
+    "table10": "nlp-embedding",
     "table11": "nb201-synthetic",
 }
 #: the training images of the full CIFAR-10 and CIFAR-100 training sets (a data directory with fewer is partial)
@@ -171,8 +193,9 @@ SEARCH_TOURNAMENT = 10
 #: Figure 5 in the full setting: the seeded sample every warm-up pool is drawn from (Table 1's sample: the gradient
 #: proxies cost seconds per architecture, too much for the whole space here)
 FIG5_POOL = 5000
-#: Figure 5's proxies in ``--quick`` (the others of Table 1 cost seconds per architecture)
-FIG5_QUICK_PROXIES: tuple[str, ...] = ("epsilon", "synflow", "params", "naswot")
+#: Figure 5's proxies in ``--quick``: those that cost well under a second per architecture (``nas perf``; the
+#: others of Table 1 cost seconds)
+FIG5_QUICK_PROXIES: tuple[str, ...] = ("epsilon", "synflow", "params", "flops")
 #: the correlations whose sign follows the trained metric (shown with the metric itself where it is minimised)
 SIGNED_METRICS: tuple[str, ...] = ("spearman", "kendall", "top10_spearman", "top10_kendall")
 
@@ -218,6 +241,9 @@ class Sizes:
     table4_sample: int = TABLE4_SAMPLE
     #: Table 7 (NLP cells)
     nlp_weights: int = TABLE4_SAMPLE
+    #: Table 9 (of NAS-Bench-201 architectures 0..4999) and Table 10 (NLP cells)
+    table9: int = TABLE9_SAMPLE
+    table10: int = TABLE10_SAMPLE
     #: Figure 4: architectures, batch sizes and batches (seeds ``0 ..``) per size
     fig4_archs: int = FIG4_ARCHS
     fig4_batch_sizes: tuple[int, ...] = FIG4_BATCH_SIZES
@@ -232,8 +258,8 @@ class Sizes:
 #: the paper's setting
 FULL = Sizes(table1_wide=None, table1_sample=TABLE1_SAMPLE, weights=None, small_grid=False)
 #: ``--quick``: small samples, minutes rather than hours
-QUICK = Sizes(table1_wide=200, table1_sample=20, weights=100, small_grid=True, table3=20, table4_wide=20,
-              table4_sample=8, nlp_weights=20, fig4_archs=50, fig4_batch_seeds=2,
+QUICK = Sizes(table1_wide=200, table1_sample=8, weights=100, small_grid=True, table3=8, table4_wide=20,
+              table4_sample=8, nlp_weights=20, table9=4, table10=6, fig4_archs=50, fig4_batch_seeds=2,
               fig3=SearchSizes(3, 30, 100, ("cifar10",)), fig5=SearchSizes(2, 30, 60, ("cifar10",), 200),
               fig5_proxies=FIG5_QUICK_PROXIES)
 
@@ -256,15 +282,20 @@ class WeightsSpec:
     author_archs: int | None = 5000
     #: the precisions every pair is scored in
     precisions: tuple[str, ...] = ("float32", "float64")
+    #: the attribute of :class:`Sizes` that says how many of the architectures are scored
+    size: str = "weights"
 
 
 WEIGHTS_SPECS: dict[str, WeightsSpec] = {
     "table5": WeightsSpec("table5", "nb101", "cifar10", -4, 1, (1e-4, 1e-2, 10.0), None),
     "table6": WeightsSpec("table6", "nb201", "cifar10", -7, 0, (1e-7, 1e-3, 1.0), 5000),
-    "table7": WeightsSpec("table7", "nlp", "ptb", -7, 0, (1e-7, 1e-5, 1e-3), None, None, ("float32",)),
+    "table7": WeightsSpec("table7", "nlp", "ptb", -7, 0, (1e-7, 1e-5, 1e-3), None, None, ("float32",), "nlp_weights"),
 }
 #: Table 11's architectures: those of Table 6
 INPUTS_SPEC = WeightsSpec("table11", "nb201", "cifar10", -7, 0, (1e-7, 1e-3, 1.0), 5000, precisions=("float32",))
+#: Table 9's architectures: a sample of Table 6's (the author scored the whole space); Table 10's: NLP cells
+INITIALISATION_SPEC = WeightsSpec("table9", "nb201", "cifar10", -7, 0, (1e-7, 1e-3, 1.0), 5000, 15625, ("float32",), "table9")
+EMBEDDING_SPEC = WeightsSpec("table10", "nlp", "ptb", -7, 0, (1e-7, 1e-5, 1e-3), None, 1000, ("float32",), "table10")
 
 
 @dataclass(frozen=True)
@@ -319,7 +350,7 @@ class ReproduceConfig:
         if self.sample is not None:
             n = self.sample
             sizes = replace(sizes, table1_wide=n, table1_sample=n, weights=n, table3=n, table4_wide=n, table4_sample=n,
-                            nlp_weights=n, fig4_archs=n, fig3=replace(sizes.fig3, pool=n, budget=min(n, sizes.fig3.budget)),
+                            nlp_weights=n, table9=n, table10=n, fig4_archs=n, fig3=replace(sizes.fig3, pool=n, budget=min(n, sizes.fig3.budget)),
                             fig5=replace(sizes.fig5, fixed=n, pool=min(n, sizes.fig5.pool)))
         if self.batch_sizes is not None:
             sizes = replace(sizes, fig4_batch_sizes=self.batch_sizes)
@@ -357,7 +388,8 @@ class ReproduceConfig:
                 f"sample of {TABLE1_SAMPLE:,} for every proxy; Table 3 on the 500 NAS-Bench-101 cells; Table 4 on "
                 f"{TABLE4_WIDE:,} NLP cells (epsilon) and {TABLE4_SAMPLE:,} (every proxy); Tables 5, 6 and 11 on "
                 "NAS-Bench-201 architectures 0..4999 and the 500 NAS-Bench-101 cells, every pair of the author's "
-                f"weight grids; Table 7 on {TABLE4_SAMPLE:,} NLP cells; Figure 4 on a seeded sample of {sizes.fig4_archs:,} "
+                f"weight grids; Table 7 on {TABLE4_SAMPLE:,} NLP cells; Table 9 on a seeded sample of {TABLE9_SAMPLE} of "
+                f"NAS-Bench-201 architectures 0..4999; Table 10 on {TABLE10_SAMPLE:,} NLP cells; Figure 4 on a seeded sample of {sizes.fig4_archs:,} "
                 f"NAS-Bench-201 architectures, {sizes.fig4_batch_seeds} batches per size; Figure 3 {sizes.fig3.text()}, "
                 f"on {', '.join(self.search_datasets(sizes.fig3))}; Figure 5 {sizes.fig5.text()}, on "
                 f"{', '.join(self.search_datasets(sizes.fig5))}, proxies {', '.join(self.fig5_proxies)}."
@@ -368,7 +400,8 @@ class ReproduceConfig:
                 f"{sizes.table1_wide} ({', '.join(WHOLE_SPACE_PROXIES)}) and {sizes.table1_sample} (every proxy) "
                 f"architectures per dataset; Table 3 on {sizes.table3} cells; Table 4 on {sizes.table4_wide} and "
                 f"{sizes.table4_sample} cells; Tables 5, 6 and 11 on {sizes.weights} architectures; Table 7 on "
-                f"{sizes.nlp_weights} cells{'; three weights per grid' if sizes.small_grid else ''}; Figure 4 on "
+                f"{sizes.nlp_weights} cells{'; three weights per grid' if sizes.small_grid else ''}; Table 9 on "
+                f"{sizes.table9} architectures; Table 10 on {sizes.table10} cells; Figure 4 on "
                 f"{sizes.fig4_archs} architectures, {sizes.fig4_batch_seeds} batches per size; Figure 3 "
                 f"{sizes.fig3.text()}, on {', '.join(self.search_datasets(sizes.fig3))}; Figure 5 {sizes.fig5.text()}, "
                 f"on {', '.join(self.search_datasets(sizes.fig5))}, proxies {', '.join(self.fig5_proxies)}. Small samples: "
@@ -654,8 +687,6 @@ class _Context:
 
 def parse_experiments(text: str | None) -> tuple[str, ...]:
     """The experiments of an ``--only`` list (every one of :data:`EXPERIMENTS` when ``None``), in their order."""
-    from nas.reproduce import NOT_REPRODUCED
-
     if text is None:
         return tuple(EXPERIMENTS)
     names = [item.strip() for item in text.split(",") if item.strip()]
@@ -664,11 +695,7 @@ def parse_experiments(text: str | None) -> tuple[str, ...]:
     unknown = [name for name in names if name not in EXPERIMENTS]
     if unknown:
         shown = unknown[0] if len(unknown[0]) <= 40 else unknown[0][:37] + "..."
-        why = NOT_REPRODUCED.get(unknown[0])
-        raise NasError(
-            f"--only: unknown experiment {shown!r}; known: {', '.join(EXPERIMENTS)} "
-            + (f"({unknown[0]} is not reproduced: {why})" if why else "(the paper's other tables and figures are not reproduced yet)")
-        )
+        raise NasError(f"--only: unknown experiment {shown!r}; known: {', '.join(EXPERIMENTS)}")
     return tuple(name for name in EXPERIMENTS if name in names)
 
 
@@ -689,6 +716,8 @@ def reproduce(config: ReproduceConfig) -> Iterator[ExperimentResult]:
         "table5": lambda c: _weights(WEIGHTS_SPECS["table5"], c),
         "table6": lambda c: _weights(WEIGHTS_SPECS["table6"], c),
         "table7": lambda c: _weights(WEIGHTS_SPECS["table7"], c),
+        "table9": _initialisations,
+        "table10": _embeddings,
         "table11": _inputs,
         "fig1": _figure1,
         "fig2": _figure2,
@@ -1007,6 +1036,11 @@ _PERPLEXITY_NOTE = (
 _EMBEDDING_NOTE = (
     "epsilon draws the embedding table from a seeded normal distribution; the author's code draws it from U(0, 1)"
 )
+_EMBEDDING_NAMES_NOTE = (
+    "the draws are matched to the author's by name (uniform_positive_s = U(0, s), uniform_centered_s = U(-s, s), "
+    "random_s = N(0, s^2)): the author's notebook cell names them but does not show how it draws each; the author "
+    "scored 1,000 single-run logs, we a seeded sample of the PTB table's cells"
+)
 
 
 def _table4_proxies(config: ReproduceConfig) -> tuple[list[str], list[str]]:
@@ -1053,7 +1087,7 @@ def _weights(spec: WeightsSpec, context: _Context) -> _Outcome:
     pairs = [(w1, w2) for w1, w2 in itertools.combinations(grid, 2) if w1 < w2]
     variants = [
         # the default pair as the default setting: it shares its stored scores with Table 1 and nas score
-        _Variant(weights_key(pair), precision, None if weights_key(pair) == weights_key(default) else list(pair))
+        _Variant(weights_key(pair), precision, {"weights": None if weights_key(pair) == weights_key(default) else list(pair)})
         for precision in spec.precisions
         for pair in pairs
     ]
@@ -1070,7 +1104,7 @@ def _weights(spec: WeightsSpec, context: _Context) -> _Outcome:
 
 def _inputs(context: _Context) -> _Outcome:
     """Table 11: epsilon with real and synthetic input on NAS-Bench-201 CIFAR-10."""
-    variants = [_Variant(key, "float32", None, kind) for key, kind in INPUT_KINDS.items()]
+    variants = [_Variant(key, "float32", {}, kind) for key, kind in INPUT_KINDS.items()]
     sections, selection, metric = _epsilon_variants(INPUTS_SPEC, variants, context, "input")
     setting = [
         f"nb201 cifar10: {selection}; trained metric {metric}.",
@@ -1082,15 +1116,54 @@ def _inputs(context: _Context) -> _Outcome:
     return _Outcome(setting, sections)
 
 
+def _initialisations(context: _Context) -> _Outcome:
+    """Table 9: the epsilon statistic of two random initialisations of each scheme on NAS-Bench-201 CIFAR-10."""
+    variants = [_Variant(scheme, "float32", {"init": scheme}, proxy="epsilon_init") for scheme in TABLE9_SCHEMES]
+    sections, selection, metric = _epsilon_variants(INITIALISATION_SPEC, variants, context, "initialisation")
+    setting = [
+        f"nb201 cifar10: {selection}; trained metric {metric}.",
+        "epsilon_init (nas.proxies.epsilon_init): the network initialised twice by the scheme instead of twice by a "
+        "constant, the epsilon statistic of the two outputs; convolution weights by the scheme (uniform U(0, 1), "
+        "normal N(0, 1), kaiming_uniform fan-in, kaiming_normal fan-out ReLU, orthogonal), linear weights "
+        "N(0, 0.01^2), normalisation scales 1, biases 0, as the author's notebook; float32, one batch of "
+        f"{EPSILON_BATCH} real training images (seed {context.config.seed}); no bootstrap intervals.",
+    ]
+    return _Outcome(setting, sections)
+
+
+def _embeddings(context: _Context) -> _Outcome:
+    """Table 10: epsilon on NAS-Bench-NLP with each of the author's embedding draws."""
+    variants = [
+        _Variant(key, "float32", {"embedding": kind, "embedding_scale": scale})
+        for key, (kind, scale) in EMBEDDING_VARIANTS.items()
+    ]
+    sections, selection, metric = _epsilon_variants(EMBEDDING_SPEC, variants, context, "embedding")
+    setting = [
+        f"nlp ptb: {selection}; trained metric {metric}.",
+        f"epsilon at {weights_key(DEFAULT_WEIGHTS['nlp'])} in float32 on one batch of {EPSILON_BATCH} PTB training "
+        f"token windows (seed {context.config.seed}), the embedding table drawn (seeded) from: "
+        + ", ".join(f"{key} = {_embedding_text(kind, scale)}" for key, (kind, scale) in EMBEDDING_VARIANTS.items())
+        + "; no bootstrap intervals.",
+    ]
+    return _Outcome(setting, sections)
+
+
+def _embedding_text(kind: str, scale: float) -> str:
+    """An embedding draw as a distribution, e.g. ``U(0, 0.1)``."""
+    return {"normal": f"N(0, {scale:g}^2)", "uniform_centered": f"U(-{scale:g}, {scale:g})",
+            "uniform_positive": f"U(0, {scale:g})"}[kind]
+
+
 @dataclass(frozen=True)
 class _Variant:
-    """One row of a weight or input table: an epsilon setting and an input."""
+    """One row of a weight, initialisation, embedding or input table: a proxy's settings and an input."""
 
     key: str
     precision: str
-    #: the weights setting (``None``: the space's default pair)
-    weights: list[float] | None
+    #: the proxy's settings besides ``precision`` (epsilon: ``weights`` ``None`` is the space's default pair)
+    settings: Mapping[str, Any]
     data: str = "real"
+    proxy: str = "epsilon"
 
 
 def _epsilon_variants(
@@ -1120,7 +1193,7 @@ def _epsilon_variants(
             for kind, batch in batches.items():
                 with Scorer(space, spec.dataset, batch, store=store, seed=config.seed, **options) as scorer:
                     for variant in (v for v in variants if v.data == kind):
-                        proxy = create_proxy("epsilon", weights=variant.weights, precision=variant.precision)
+                        proxy = create_proxy(variant.proxy, precision=variant.precision, **variant.settings)
                         scores.setdefault(variant.precision, {})[variant.key] = scorer.values(archs, proxy)
                         bar.update()
     finally:
@@ -1140,7 +1213,7 @@ def _epsilon_variants(
     if not higher:
         notes["perplexity"] = _PERPLEXITY_NOTE
     if spec.space == "nlp":
-        notes["embedding"] = _EMBEDDING_NOTE
+        notes["embedding"] = _EMBEDDING_NAMES_NOTE if spec is EMBEDDING_SPEC else _EMBEDDING_NOTE
     sections: list[AnySection] = []
     asked = int(np.count_nonzero(np.isfinite(values)))
     data = {variant.key: variant.data for variant in variants}
@@ -1188,7 +1261,7 @@ def _weight_architectures(
             raise NasError(f"the {spec.space} table cannot list its architectures")
         candidates = [space.parse(cell) for cell in cells]
         described = f"the {len(cells)} cells of the {spec.space} table"
-    size = config.sizes.nlp_weights if spec.space == "nlp" else config.sizes.weights
+    size = getattr(config.sizes, spec.size)
     if size is None or size >= len(candidates):
         return candidates, described
     chosen = sorted(random.Random(config.seed).sample(range(len(candidates)), size))

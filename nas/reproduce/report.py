@@ -21,7 +21,6 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from nas.reproduce import NOT_REPRODUCED
 from nas.reproduce.experiments import (
     FIGURE_ONLY,
     SIGNED_METRICS,
@@ -191,8 +190,6 @@ def markdown_report(
               f"**Metrics.** {DEFINITIONS}", ""]
     for result in results:
         lines += _experiment(result)
-    lines += ["## Not reproduced", ""]
-    lines += [f"- **{name}**: {why}." for name, why in NOT_REPRODUCED.items()]
     return "\n".join(lines).rstrip() + "\n"
 
 
