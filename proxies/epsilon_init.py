@@ -17,9 +17,10 @@ The schemes (setting ``init``), as the author's notebook applies them:
 * linear layers: weights N(0, 0.01^2), biases 0, whatever the scheme.
 
 A module of any other kind that owns parameters (embeddings, recurrent layers, ...) is an error:
-the ablation is defined for convolutional networks. Each module's two draws come from generators
-seeded by ``position_seed(seed, name + "#epsilon_init<draw>")``, so the score depends only on the
-seed and the architecture (not on the order modules were built). The forward pass is as epsilon's:
+the ablation is defined for convolutional networks. Draw ``k`` (0, 1) of a module comes from a
+generator seeded by ``position_seed(position_seed(seed, f"epsilon_init draw {k}"), name +
+"#epsilon_init")``, so the score depends only on the seed and the architecture (not on the order
+modules were built). The forward pass is as epsilon's:
 no gradients, batch normalisation with batch statistics, on the paper's batch of 256. Random
 weights: the score is not shared between isomorphic architectures (invariance ``exact``).
 """

@@ -87,12 +87,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                         help=f"report directory: report.md and one CSV per experiment (default: {DEFAULT_OUT})")
     parser.add_argument("--quick", action="store_true",
-                        help="small samples (Table 1: 200 and 20 architectures per dataset; Table 3: 20 cells; "
-                        "Table 4: 20 and 8 cells; Tables 5, 6, 11: 100 architectures; Table 7: 20 cells; three "
-                        "weights per grid; Figure 4: 50 architectures, 2 batches per size; Figure 3: 3 rounds of 30 "
-                        "trained models, pools of 100, CIFAR-10 only; Figure 5: 2 rounds of 30, pools of 60 from a "
-                        "fixed pool of 200, CIFAR-10 only, epsilon, synflow, params and naswot): far less than the full "
-                        "run")
+                        help="small samples of every experiment: minutes instead of the full run's hours (the "
+                        "report's Setting line lists the sizes)")
     parser.add_argument("--only", metavar="NAMES",
                         help=f"comma-separated experiments to run (default: all of {', '.join(EXPERIMENTS)})")
     parser.add_argument("--sample", type=int, metavar="N",
