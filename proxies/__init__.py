@@ -44,6 +44,7 @@ _BUILTIN: dict[str, tuple[str, str]] = {
     "az_progressivity": ("nas.proxies.aznas", "AZ-NAS (Lee 2024) progressivity: min over consecutive stages of the increase of the spectral entropy (paper: 64) [higher is better; needs data]"),
     "az_trainability": ("nas.proxies.aznas", "AZ-NAS (Lee 2024) trainability: mean over stages of 2 - s - 1/s, s the stage Jacobian's spectral norm (paper: 64) [higher is better; needs data, gradients]"),
     "swap": ("nas.proxies.swap", "SWAP (Peng 2024): distinct sample-wise ReLU patterns x exp(-(params-mu)^2/sigma) (paper: 16 images, 32 inits) [higher is better; needs data]"),
+    "vkdnw": ("nas.proxies.vkdnw", "VKDNW (Tybl 2025): tensor count + entropy of the Fisher spectrum's deciles on 128 sampled weights (paper: 64) [higher is better; needs data, gradients]"),
 }
 
 

@@ -318,6 +318,24 @@ def kaiming_reinitialise(model: nn.Module, seed: int) -> None:
                 module.bias.zero_()
 
 
+def reinitialised_inputs(proxy: str, settings: Mapping[str, Any], model: nn.Module, batch: Batch, seed: int) -> torch.Tensor:
+    """Apply the settings ``init`` and ``inputs`` (AZ-NAS's, shared by VKDNW) and return the inputs to score.
+
+    ``init="kaiming"`` re-initialises ``model`` by :func:`kaiming_reinitialise`; ``inputs="normal"``
+    replaces the batch by ``N(0, 1)`` values of its shape from a generator seeded by ``seed``
+    (a ``NasError`` naming ``proxy`` for non-floating inputs); ``"batch"`` keeps it.
+    """
+    if settings["init"] == "kaiming":
+        kaiming_reinitialise(model, seed)
+    inputs = inputs_for(model, batch)
+    if settings["inputs"] == "normal":
+        if not inputs.is_floating_point():
+            raise NasError(f"proxy {proxy!r}: inputs=normal needs floating inputs, the batch has {inputs.dtype}")
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        inputs = torch.randn(inputs.shape, generator=generator, dtype=inputs.dtype).to(inputs.device)
+    return inputs
+
+
 class _AzProxy(Proxy):
     """Shared settings, initialisation and inputs of the three AZ-NAS proxies."""
 
@@ -337,15 +355,7 @@ class _AzProxy(Proxy):
             )
 
     def _prepared_inputs(self, model: nn.Module, batch: Batch, context: ProxyContext) -> torch.Tensor:
-        if self.settings["init"] == "kaiming":
-            kaiming_reinitialise(model, context.seed)
-        inputs = inputs_for(model, batch)
-        if self.settings["inputs"] == "normal":
-            if not inputs.is_floating_point():
-                raise NasError(f"proxy {self.name!r}: inputs=normal needs floating inputs, the batch has {inputs.dtype}")
-            generator = torch.Generator(device="cpu").manual_seed(context.seed)
-            inputs = torch.randn(inputs.shape, generator=generator, dtype=inputs.dtype).to(inputs.device)
-        return channels_last(model, inputs)
+        return channels_last(model, reinitialised_inputs(self.name, self.settings, model, batch, context.seed))
 
     def _entropies(self, model: nn.Module, batch: Batch, context: ProxyContext) -> list[float] | ProxyResult:
         inputs = self._prepared_inputs(model, batch, context)
