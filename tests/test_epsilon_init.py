@@ -67,6 +67,7 @@ def test_the_draws_depend_on_the_seed_and_the_module_position_only() -> None:
     # exact: the same position seeds draw the same numbers
     assert torch.equal(first.conv.weight, second.conv.weight) and torch.equal(first.head.weight, second.head.weight)
     initialise(second, "normal", seed=2)
+    # exact: another seed draws other numbers (no rounding is involved in a copy of drawn values)
     assert not torch.equal(first.conv.weight, second.conv.weight)
 
 

@@ -141,6 +141,7 @@ def test_categorical_cholesky_factors_the_multinomial_covariance() -> None:
         L = categorical_cholesky(p)
         covariance = torch.diag_embed(p) - p[:, :, None] * p[:, None, :]
         assert torch.allclose(L @ L.transpose(1, 2), covariance, atol=1e-13, rtol=0)
+        # exact: tril copies the entries on and below the diagonal and writes zeros above it
         assert torch.equal(L, torch.tril(L)) and bool((L[:, :, -1] == 0).all())
         assert bool((torch.diagonal(L, dim1=1, dim2=2)[:, :-1] > 0).all())
     # by hand, two classes: diag(p) - p p^T = [[ab, -ab], [-ab, ab]] = l l^T with l = sqrt(ab) (1, -1)
