@@ -114,13 +114,16 @@ class ArchitectureProxy(Protocol):
 class ScoringJob:
     """What the workers share: the space, the dataset, the batch and the initialisation seed.
 
-    Called with ``(arch_key, arch, proxy)``, it returns the proxy's result and the seconds taken.
-    An :class:`ArchitectureProxy` is asked first; otherwise (or when it answers ``None``) the
-    job builds the model fresh, initialises it by position and scores it. An exception becomes a NaN
-    with reason ``"error: <ExcType>: <message>"`` (a :class:`TransientFailure` for
-    :data:`TRANSIENT_ERRORS`). Every call runs with one intra-op thread, wherever it runs (in
-    this process or in a worker), so a key always means the same value: different thread
-    counts split reductions differently and change the last bits of a score.
+    Called with ``(arch_key, arch, proxies)``, it returns the result of each proxy (aligned) and
+    the seconds taken. Several proxies are scored on ONE model when they name the same
+    :attr:`~nas.proxies.base.Proxy.shared_pass` (which gives each the value of its own
+    :meth:`~nas.proxies.base.Proxy.score`); a single proxy that is an :class:`ArchitectureProxy`
+    is asked first; otherwise (or when it answers ``None``) the job builds the model fresh,
+    initialises it by position and scores it. An exception becomes a NaN with reason
+    ``"error: <ExcType>: <message>"`` for every proxy of the item (a :class:`TransientFailure`
+    for :data:`TRANSIENT_ERRORS`). Every call runs with one intra-op thread, wherever it runs (in
+    this process or in a worker), so a key always means the same value: different thread counts
+    split reductions differently and change the last bits of a score.
     """
 
     space: SearchSpace
@@ -128,27 +131,34 @@ class ScoringJob:
     batch: Batch
     seed: int
 
-    def __call__(self, item: tuple[str, Architecture, Proxy]) -> tuple[ProxyResult, float]:
-        _, arch, proxy = item
+    def __call__(self, item: tuple[str, Architecture, tuple[Proxy, ...]]) -> tuple[list[ProxyResult], float]:
+        _, arch, proxies = item
         start = time.perf_counter()
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            found = proxy.score_architecture(self.space, arch, self.dataset, self.batch) if isinstance(proxy, ArchitectureProxy) else None
-            if found is None:
-                torch.default_generator.manual_seed(self.seed)  # models are built on the CPU
-                model = initialise_by_position(self.space.build(arch, self.dataset), self.seed)
-                model = proxy.prepare(model)
-                context = ProxyContext(self.space.name, self.dataset.name, self.dataset.num_classes, self.seed)
-                found = proxy.score(model, self.batch, context)
-            result = _checked(proxy, found)
+            results = [_checked(proxy, found) for proxy, found in zip(proxies, self._score(arch, proxies))]
         except TRANSIENT_ERRORS as exc:
-            result = TransientFailure(math.nan, failure_of(exc).reason)
+            results = [TransientFailure(math.nan, failure_of(exc).reason) for _ in proxies]
         except Exception as exc:  # one architecture's failure is its NaN, not the run's end
-            result = ProxyResult.nan(failure_of(exc).reason)
+            results = [ProxyResult.nan(failure_of(exc).reason) for _ in proxies]
         finally:
             torch.set_num_threads(threads)
-        return result, time.perf_counter() - start
+        return results, time.perf_counter() - start
+
+    def _score(self, arch: Architecture, proxies: tuple[Proxy, ...]) -> list[ProxyResult]:
+        first = proxies[0]
+        if len(proxies) == 1 and isinstance(first, ArchitectureProxy):
+            found = first.score_architecture(self.space, arch, self.dataset, self.batch)
+            if found is not None:
+                return [found]
+        torch.default_generator.manual_seed(self.seed)  # models are built on the CPU
+        model = first.prepare(initialise_by_position(self.space.build(arch, self.dataset), self.seed))
+        context = ProxyContext(self.space.name, self.dataset.name, self.dataset.num_classes, self.seed)
+        if len(proxies) == 1:
+            return [first.score(model, self.batch, context)]
+        assert first.shared_pass is not None  # Scorer groups proxies of one pass only
+        return first.shared_pass.score(model, self.batch, context, list(proxies))
 
 
 #: with executor "auto", jobs of at most this many missing architectures run in this process
@@ -156,8 +166,8 @@ AUTO_SERIAL_LIMIT = 16
 _SERIAL = SerialExecutor()
 #: longest pause between two looks at the store while waiting for scores other processes compute
 WAIT_POLL_SECONDS = 0.5
-#: what the executor runs: (architecture key, architecture, proxy)
-Item = tuple[str, Architecture, Proxy]
+#: what the executor runs: (architecture key, architecture, the proxies scored on one model)
+Item = tuple[str, Architecture, tuple[Proxy, ...]]
 
 
 class Scorer:
@@ -213,6 +223,8 @@ class Scorer:
             check_executor(executor, workers, ray_address)  # started on first need
             self._executor_args = (executor, workers, ray_address)
         self._job = ScoringJob(space, spec, batch, seed)
+        #: store keys of companion scores this scorer computed (see :meth:`score`)
+        self._shared: set[ScoreKey] = set()
         #: statistics of the last :meth:`score` call
         self.last_stats: ScoreStats | None = None
 
@@ -224,13 +236,20 @@ class Scorer:
             self.space.name, key, proxy.name, proxy.version_key(), settings, self.batch.identity, precision, self.seed
         )
 
-    def score(self, archs: Sequence[Architecture], proxy: Proxy) -> list[ProxyResult]:
+    def score(self, archs: Sequence[Architecture], proxy: Proxy, companions: Sequence[Proxy] = ()) -> list[ProxyResult]:
         """The score of each architecture (aligned with ``archs``); failures are NaN with a reason.
 
         Missing scores are claimed in the store before they are computed (see the module's
         documentation), so concurrent scorers compute each one once; the scores other processes
         computed meanwhile count as answered by the store.
+
+        ``companions`` are proxies of ``proxy``'s :attr:`~nas.proxies.base.Proxy.shared_pass`
+        (and its invariance): each model built for a missing score of ``proxy`` also gives their
+        missing scores of that architecture, which are stored (not returned). A later call for a
+        companion finds them in the store and counts them as computed by this scorer. The time of
+        such a model is recorded in equal shares for the scores it gave.
         """
+        _check_companions(proxy, companions)
         start = time.perf_counter()
         ids: list[str] = []
         todo: dict[str, Architecture] = {}
@@ -245,8 +264,18 @@ class Scorer:
             stored = {key: row for key, row in stored.items() if not redo(row)}
         results = {arch_id: stored[key].result for arch_id, key in keys.items() if key in stored}
         seconds = sum(stored[key].seconds for key in keys.values() if key in stored)
-        misses = [(arch_id, arch, proxy) for arch_id, arch in todo.items() if arch_id not in results]
-        computed = 0
+        computed = sum(key in self._shared for key in keys.values() if key in stored)  # given by an earlier model
+        missing = [arch_id for arch_id in todo if arch_id not in results]
+        extra_keys = {c.name: {arch_id: self.key(arch_id, c) for arch_id in missing} for c in companions}
+        extra_stored = [self.store.get_many(list(extra_keys[c.name].values())) for c in companions]
+        if redo is not None:
+            extra_stored = [{k: row for k, row in rows.items() if not redo(row)} for rows in extra_stored]
+        misses: list[Item] = [
+            (arch_id, todo[arch_id], (proxy,) + tuple(
+                c for c, rows in zip(companions, extra_stored) if extra_keys[c.name][arch_id] not in rows
+            ))
+            for arch_id in missing
+        ]
         if misses:
             bar = tqdm(total=len(misses), desc=proxy.name, unit="arch", file=sys.stderr, disable=not self.progress)
             executor = self._get_executor(len(misses))
@@ -274,17 +303,23 @@ class Scorer:
                     while pending:
                         held: list[Item] = []
                         with closing(executor.map_unordered(self._job, claimed(pending, held))) as outcomes:
-                            for (arch_id, arch, _), outcome in outcomes:
+                            for (arch_id, arch, scored), outcome in outcomes:
                                 if isinstance(outcome, Failure):  # the worker died: nothing is known about the architecture
-                                    result, took = TransientFailure(math.nan, outcome.reason), 0.0
+                                    given, took = [TransientFailure(math.nan, outcome.reason)] * len(scored), 0.0
                                 else:
-                                    result, took = outcome
+                                    given, took = outcome
+                                result = given[0]
                                 if isinstance(result, TransientFailure):  # never stored: another run may compute it
                                     self.store.release([keys[arch_id]])
                                 else:  # committed at once (an interruption keeps it); ends its lease
-                                    self.store.put(keys[arch_id], self.space.format(arch), result, took)
+                                    self.store.put(keys[arch_id], self.space.format(arch), result, took / len(scored))
+                                for companion, extra in zip(scored[1:], given[1:]):
+                                    if not isinstance(extra, TransientFailure):
+                                        extra_key = extra_keys[companion.name][arch_id]
+                                        self.store.put(extra_key, self.space.format(arch), extra, took / len(scored))
+                                        self._shared.add(extra_key)
                                 results[arch_id] = result
-                                seconds += took
+                                seconds += took / len(scored)
                                 computed += 1
                                 bar.update()
                         pending = self._wait_for(held, keys, redo, found)
@@ -356,6 +391,48 @@ class Scorer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_companions(proxy: Proxy, companions: Sequence[Proxy]) -> None:
+    """:class:`NasError` unless every companion shares ``proxy``'s pass and invariance, once each and not ``proxy``."""
+    names = [proxy.name]
+    for companion in companions:
+        if proxy.shared_pass is None or companion.shared_pass is not proxy.shared_pass:
+            raise NasError(f"proxy {companion.name!r} is not scored by the same shared pass as {proxy.name!r}")
+        if companion.invariance != proxy.invariance:
+            raise NasError(f"proxy {companion.name!r} keys its scores by {companion.invariance!r}, {proxy.name!r} by {proxy.invariance!r}")
+        if companion.name in names:
+            raise NasError(f"proxy {companion.name!r} is given twice")
+        names.append(companion.name)
+
+
+def shared_pass_companions(proxies: Sequence[Proxy], batch: Batch) -> list[list[Proxy]]:
+    """For each of ``proxies`` (scored in this order on ``batch``), the later ones its models can also score.
+
+    A proxy's companions are the later proxies of its :attr:`~nas.proxies.base.Proxy.shared_pass`
+    and invariance (and model preparation) that are not a companion of an earlier proxy. None on a batch without labels
+    (the pass would fail for every proxy that reads the loss) or for proxies without a pass.
+    """
+    taken: set[int] = set()
+    groups: list[list[Proxy]] = []
+    for i, proxy in enumerate(proxies):
+        group: list[Proxy] = []
+        if proxy.shared_pass is not None and batch.targets is not None and i not in taken:
+            names = {proxy.name}
+            for j in range(i + 1, len(proxies)):
+                other = proxies[j]
+                if (
+                    j not in taken
+                    and other.shared_pass is proxy.shared_pass
+                    and other.invariance == proxy.invariance
+                    and other.name not in names
+                    and type(other).prepare is type(proxy).prepare
+                ):
+                    group.append(other)
+                    names.add(other.name)
+                    taken.add(j)
+        groups.append(group)
+    return groups
 
 
 def _is_stored_failure(row: StoredScore) -> bool:
@@ -444,8 +521,9 @@ def score_architectures(
             seed=seed,
             retry_failed=retry_failed,
         ) as scorer:
-            for name in names:
-                results[name] = scorer.score(archs, proxies[name])
+            companions = shared_pass_companions([proxies[name] for name in names], batch)
+            for name, others in zip(names, companions):
+                results[name] = scorer.score(archs, proxies[name], others)
                 assert scorer.last_stats is not None
                 stats[name] = scorer.last_stats
     ordered = {name: results[name] for name in proxies}

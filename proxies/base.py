@@ -9,7 +9,7 @@ import math
 import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Sequence
 
 import torch
 import torch.nn as nn
@@ -108,6 +108,9 @@ class Proxy(ABC):
     #: settings added after the proxy's scores were first stored, whose default reproduces the scores of before:
     #: left out of the store key while at their default, so those stored scores stay valid
     keyless_defaults: ClassVar[frozenset[str]] = frozenset()
+    #: a computation whose one run over a model gives this proxy's score and those of the other proxies
+    #: with the same pass, each equal bit for bit to its own :meth:`score` (None: the proxy has none)
+    shared_pass: ClassVar["SharedPass | None"] = None
 
     def __init__(self, **settings: Any) -> None:
         unknown = sorted(set(settings) - set(self.defaults))
@@ -154,6 +157,29 @@ class Proxy(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.settings})"
+
+
+class SharedPass(ABC):
+    """One run over a built, untrained model that scores several proxies at once.
+
+    Proxies whose scores come from the same forward and backward passes (SNIP, grad_norm, Fisher
+    and jacob_cov all read one cross-entropy pass on the same batch and initialisation) name the
+    same pass in :attr:`Proxy.shared_pass`, and their :meth:`Proxy.score` runs it for themselves
+    alone. :func:`nas.scoring.score_architectures` then scores every architecture once for all of
+    them. A pass must give each proxy the value that proxy's own :meth:`Proxy.score` gives, bit for
+    bit, whichever of its proxies are asked together: that is what lets the score store keep one
+    key per proxy.
+    """
+
+    #: a short name for messages
+    name: ClassVar[str]
+
+    @abstractmethod
+    def score(self, model: nn.Module, batch: Batch, context: ProxyContext, proxies: Sequence[Proxy]) -> list[ProxyResult]:
+        """The result of each of ``proxies`` (aligned; each names this pass) on ``model`` and ``batch``."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
 
 
 def _coerce(proxy: str, key: str, value: Any, default: Any) -> Any:

@@ -25,7 +25,9 @@ passes (same batch, weights and training-mode batch norm, so ``g`` is the same g
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -40,7 +42,8 @@ from nas.proxies._util import (
     sum_over_weights,
     targets_for,
 )
-from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
+from nas.errors import NasError
+from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult, SharedPass
 
 _NEEDS = frozenset({"data", "labels", "gradients"})
 
@@ -70,41 +73,180 @@ def _loss(proxy: str, model: nn.Module, batch: Batch, fast: bool = True) -> torc
         return cross_entropy(logits_of(model(inputs)), targets)
 
 
-def _backward(proxy: str, model: nn.Module, batch: Batch) -> str | None:
-    """Fill the weights' ``.grad`` with dL/dw; the reason when the loss is not finite."""
-    model.zero_grad(set_to_none=True)
-    loss = _loss(proxy, model, batch)
-    if not torch.isfinite(loss):
-        return f"{proxy}: loss is not finite ({float(loss)})"
-    if loss.requires_grad:
-        loss.backward()
-    return None
+class _FisherTerms:
+    """Fisher's per-channel terms, collected from the gradients that reach each layer's output.
 
-
-def _activation_backward(proxy: str, model: nn.Module, batch: Batch) -> str | None:
-    """Backpropagate the loss to the activations only (their tensor hooks see dL/da); the reason when it is not finite.
-
-    Fisher reads no weight gradient. With image inputs the parameters are set not to require
-    gradients and the input does, so the backward pass runs every layer's input-gradient
-    kernel and skips the weight-gradient convolutions (the gradients reaching the activations
-    are the same). Token-id inputs cannot require gradients: those models take the full
-    backward pass of :func:`_backward`.
+    While registered (a context manager), a forward hook on every ``nn.Conv2d`` and ``nn.Linear``
+    layer attaches a gradient hook to the layer's output; the next backward pass through those
+    outputs adds each call's term to :attr:`terms`. :meth:`stop` detaches the gradient hooks, so a
+    later backward pass (jacob_cov's) adds nothing.
     """
-    if not batch.inputs.is_floating_point():
-        return _backward(proxy, model, batch)
-    model.train()
-    model.zero_grad(set_to_none=True)
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
-    inputs = fast_layout(model, inputs_for(model, batch).detach().clone()).requires_grad_(True)
-    targets = targets_for(proxy, model, batch)
-    with torch.enable_grad():
-        loss = cross_entropy(logits_of(model(inputs)), targets)
+
+    def __init__(self, layers: Sequence[nn.Module]) -> None:
+        self.layers = list(layers)
+        self.terms: dict[nn.Module, torch.Tensor] = {}
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self._gradient_handles: list[torch.utils.hooks.RemovableHandle] = []
+
+    def __enter__(self) -> "_FisherTerms":
+        self._handles = [layer.register_forward_hook(self._forward_hook) for layer in self.layers]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self.stop()
+
+    def stop(self) -> None:
+        """Remove the gradient hooks: later backward passes add no term."""
+        for handle in self._gradient_handles:
+            handle.remove()
+        self._gradient_handles = []
+
+    def _forward_hook(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        if not output.requires_grad:
+            return
+        activation = output.detach()
+
+        def on_gradient(gradient: torch.Tensor) -> None:
+            product = activation * gradient.detach()
+            if isinstance(module, nn.Conv2d):
+                per_channel = product.sum(dim=tuple(range(2, product.dim())))
+            else:
+                per_channel = product.reshape(product.shape[0], -1, product.shape[-1]).sum(dim=1)
+            term = per_channel.pow(2).mean(dim=0).mul(0.5)
+            self.terms[module] = self.terms[module] + term if module in self.terms else term
+
+        self._gradient_handles.append(output.register_hook(on_gradient))
+
+    def value(self) -> float:
+        """The Fisher sum: each channel's absolute term counted once per weight of that output channel."""
+        total = 0.0
+        for layer in self.layers:
+            if layer in self.terms:
+                total += float(self.terms[layer].abs().sum()) * math.prod(layer.weight.shape[1:])
+        return total
+
+
+class LossGradientPass(SharedPass):
+    """SNIP, grad_norm, Fisher and jacob_cov from one forward pass of the model on its batch.
+
+    The network runs once in training mode on the batch (float32 images channels-last,
+    :func:`fast_layout`); the cross-entropy loss is backpropagated once, filling the weights'
+    gradients (read by SNIP and grad_norm) and passing each ``Conv2d``/``Linear`` output's
+    gradient to Fisher's hooks; then, on the same graph, the sum of the outputs is differentiated
+    with respect to the input for jacob_cov. What a proxy reads does not depend on which others
+    were asked: when neither SNIP nor grad_norm is, the parameters are set not to require
+    gradients, so the backward passes compute activation and input gradients only (no weight
+    gradient); the input requires a gradient only when jacob_cov is asked or Fisher is asked
+    without weight gradients. ``tests/test_shared_pass.py`` checks that every combination gives
+    each proxy its own score bit for bit (the kernels that compute a gradient do not change when
+    another gradient is also asked). Asked together, the four cost about one third of their four
+    separate runs on NAS-Bench-201 (``docs/performance.md``).
+    """
+
+    name = "loss_gradient"
+    #: the proxies this pass scores
+    members = ("snip", "grad_norm", "fisher", "jacob_cov")
+
+    def score(self, model: nn.Module, batch: Batch, context: ProxyContext, proxies: Sequence[Proxy]) -> list[ProxyResult]:
+        """The result of each of ``proxies`` (snip, grad_norm, fisher, jacob_cov) on ``model`` and the batch."""
+        names = [proxy.name for proxy in proxies]
+        unknown = sorted(set(names) - set(self.members))
+        if unknown:
+            raise NasError(f"the {self.name} pass scores {', '.join(self.members)}, not {unknown[0]!r}")
+        wants_weights = "snip" in names or "grad_norm" in names
+        wants_fisher = "fisher" in names
+        wants_jacobian = "jacob_cov" in names
+        floating = batch.inputs.is_floating_point()
+        found: dict[str, ProxyResult] = {}
+        if wants_jacobian and not floating:
+            found["jacob_cov"] = ProxyResult.nan("jacob_cov: inputs are not floating point (token ids have no input Jacobian)")
+            wants_jacobian = False
+        model.train()
+        model.zero_grad(set_to_none=True)
+        if floating and not wants_weights:  # Fisher and jacob_cov read no weight gradient
+            for parameter in model.parameters():
+                parameter.requires_grad_(False)
+        inputs = inputs_for(model, batch)
+        if floating and (wants_jacobian or not wants_weights):
+            inputs = inputs.detach().clone()
+        inputs = fast_layout(model, inputs)
+        if floating and (wants_jacobian or not wants_weights):
+            inputs.requires_grad_(True)
+        loss_proxies = [name for name in names if name != "jacob_cov"]
+        fisher = _FisherTerms(prunable_layers(model) if wants_fisher else [])
+        with fisher, torch.enable_grad():
+            output = logits_of(model(inputs))
+            if loss_proxies:
+                failure = self._backward(loss_proxies[0], model, batch, output, inputs, wants_weights or not floating, wants_jacobian)
+                fisher.stop()
+                for name in loss_proxies:
+                    if failure:
+                        found[name] = ProxyResult.nan(f"{name}: {failure}")
+                    elif name == "fisher":
+                        found[name] = checked(fisher.value(), "fisher sum")
+                    elif name == "snip":
+                        found[name] = checked(_snip_sum(model), "snip sum")
+                    else:
+                        found[name] = checked(_grad_norm_sum(model), "grad_norm sum")
+            if wants_jacobian:
+                found["jacob_cov"] = jacobian_score(output, inputs)
+        return [found[name] for name in names]
+
+    @staticmethod
+    def _backward(
+        proxy: str, model: nn.Module, batch: Batch, output: torch.Tensor, inputs: torch.Tensor,
+        weights: bool, keep_graph: bool,
+    ) -> str | None:
+        """Backpropagate the cross-entropy (to the weights, else to the input only); what failed, if it did."""
+        targets = targets_for(proxy, model, batch)
+        loss = cross_entropy(output, targets)
         if not torch.isfinite(loss):
-            return f"{proxy}: loss is not finite ({float(loss)})"
+            return f"loss is not finite ({float(loss)})"
         if loss.requires_grad:
-            torch.autograd.grad(loss, inputs, allow_unused=True)
-    return None
+            if weights:
+                loss.backward(retain_graph=keep_graph)
+            else:
+                torch.autograd.grad(loss, inputs, retain_graph=keep_graph, allow_unused=True)
+        return None
+
+
+def _snip_sum(model: nn.Module) -> float:
+    """Sum over the prunable weights of ``|w * dL/dw|`` (from the weights' ``.grad``)."""
+    return sum_over_weights(model, lambda layer: None if layer.weight.grad is None else (layer.weight * layer.weight.grad).abs())
+
+
+def _grad_norm_sum(model: nn.Module) -> float:
+    """Sum over the prunable layers of ``||dL/dW||_2`` (from the weights' ``.grad``)."""
+    return sum_over_weights(model, lambda layer: None if layer.weight.grad is None else layer.weight.grad.norm())
+
+
+#: the small constant of jacob_cov's score, as in the paper and ``eval_score`` of the reference code
+JACOB_COV_K = 1e-5
+
+
+def jacobian_score(output: torch.Tensor, inputs: torch.Tensor) -> ProxyResult:
+    """jacob_cov's score of the input Jacobian of ``output.sum()`` (see :class:`nas.proxies.jacob_cov.JacobCov`)."""
+    if not output.requires_grad or not inputs.requires_grad:
+        return ProxyResult.nan("jacob_cov: the output does not depend on the input")
+    (jacobian,) = torch.autograd.grad(output.sum(), inputs, allow_unused=True)
+    if jacobian is None:
+        return ProxyResult.nan("jacob_cov: the output does not depend on the input")
+    rows = jacobian.reshape(jacobian.shape[0], -1).detach().cpu().to(torch.float64).numpy()
+    if not np.isfinite(rows.sum()) and not np.all(np.isfinite(rows)):
+        return ProxyResult.nan("jacob_cov: the input Jacobian is not finite")
+    if np.any(rows.std(axis=1) == 0):
+        return ProxyResult.nan("jacob_cov: an example's input Jacobian is constant (correlation undefined)")
+    eigenvalues = np.linalg.eigvalsh(np.corrcoef(rows))
+    shifted = eigenvalues + JACOB_COV_K
+    if np.any(shifted <= 0):
+        return ProxyResult.nan("jacob_cov: correlation matrix has an eigenvalue below -k (numerical error)")
+    return checked(float(-np.sum(np.log(shifted) + 1.0 / shifted)), "jacob_cov score")
+
+
+#: the pass SNIP, grad_norm, Fisher and jacob_cov share
+LOSS_GRADIENT = LossGradientPass()
 
 
 @register_proxy()
@@ -124,17 +266,12 @@ class Snip(Proxy):
     version = "2"
     invariance = "live"
     needs = _NEEDS
+    shared_pass = LOSS_GRADIENT
     summary = "SNIP (Lee 2019; Abdelfattah 2021): sum |w * dL/dw|, cross-entropy on a real batch (paper: 64)"
 
     def score(self, model: nn.Module, batch: Batch, context: ProxyContext) -> ProxyResult:
         """Score ``model`` on the labelled batch."""
-        reason = _backward(self.name, model, batch)
-        if reason:
-            return ProxyResult.nan(reason)
-        value = sum_over_weights(
-            model, lambda layer: None if layer.weight.grad is None else (layer.weight * layer.weight.grad).abs()
-        )
-        return checked(value, "snip sum")
+        return LOSS_GRADIENT.score(model, batch, context, [self])[0]
 
 
 @register_proxy()
@@ -154,15 +291,12 @@ class GradNorm(Proxy):
     version = "2"
     invariance = "live"
     needs = _NEEDS
+    shared_pass = LOSS_GRADIENT
     summary = "grad_norm (Abdelfattah 2021): sum over layers of ||dL/dW||_2, cross-entropy on a real batch (paper: 64)"
 
     def score(self, model: nn.Module, batch: Batch, context: ProxyContext) -> ProxyResult:
         """Score ``model`` on the labelled batch."""
-        reason = _backward(self.name, model, batch)
-        if reason:
-            return ProxyResult.nan(reason)
-        value = sum_over_weights(model, lambda layer: None if layer.weight.grad is None else layer.weight.grad.norm())
-        return checked(value, "grad_norm sum")
+        return LOSS_GRADIENT.score(model, batch, context, [self])[0]
 
 
 @register_proxy()
@@ -182,8 +316,8 @@ class Fisher(Proxy):
     Speed (issue 18; ``docs/performance.md``): the forward and backward passes run channels-last
     (:func:`fast_layout`), about 2x faster on one core; the score moves by float32 rounding only,
     though channels-last batch norm rounds more coarsely (see the module docstring). The
-    backward pass computes activation gradients only, no weight gradients
-    (:func:`_activation_backward`).
+    backward pass computes activation gradients only, no weight gradients (unless SNIP or
+    grad_norm are scored in the same :class:`LossGradientPass`).
     """
 
     name = "fisher"
@@ -191,42 +325,12 @@ class Fisher(Proxy):
     version = "2"
     invariance = "live"
     needs = _NEEDS
+    shared_pass = LOSS_GRADIENT
     summary = "Fisher (Turner 2020; Abdelfattah 2021): 0.5*mean(sum a*dL/da)^2 per conv/linear channel (paper: 64)"
 
     def score(self, model: nn.Module, batch: Batch, context: ProxyContext) -> ProxyResult:
         """Score ``model`` on the labelled batch."""
-        layers = prunable_layers(model)
-        fisher: dict[nn.Module, torch.Tensor] = {}
-
-        def forward_hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-            if not output.requires_grad:
-                return
-            activation = output.detach()
-
-            def on_gradient(gradient: torch.Tensor) -> None:
-                product = activation * gradient.detach()
-                if isinstance(module, nn.Conv2d):
-                    per_channel = product.sum(dim=tuple(range(2, product.dim())))
-                else:
-                    per_channel = product.reshape(product.shape[0], -1, product.shape[-1]).sum(dim=1)
-                term = per_channel.pow(2).mean(dim=0).mul(0.5)
-                fisher[module] = fisher[module] + term if module in fisher else term
-
-            output.register_hook(on_gradient)
-
-        handles = [layer.register_forward_hook(forward_hook) for layer in layers]
-        try:
-            reason = _activation_backward(self.name, model, batch)
-        finally:
-            for handle in handles:
-                handle.remove()
-        if reason:
-            return ProxyResult.nan(reason)
-        value = 0.0
-        for layer in layers:
-            if layer in fisher:
-                value += float(fisher[layer].abs().sum()) * math.prod(layer.weight.shape[1:])
-        return checked(value, "fisher sum")
+        return LOSS_GRADIENT.score(model, batch, context, [self])[0]
 
 
 @register_proxy()

@@ -260,8 +260,8 @@ def test_scorer_scores_nb201_epsilon_without_building_the_network(data_dir, monk
     monkeypatch.setattr(type(space), "build", refuse)
     job = ScoringJob(space, spec, batch, 0)
     for arch, expected in zip(archs, built):
-        result, _ = job(("key", arch, create_proxy("epsilon")))
+        (result,), _ = job(("key", arch, (create_proxy("epsilon"),)))
         assert result.reason == expected.reason
         assert result.value == expected.value or (result.is_nan and expected.is_nan)  # exact: the same outputs
-    off, _ = job(("key", archs[2], create_proxy("epsilon", collapse="off")))  # the direct path still builds
+    (off,), _ = job(("key", archs[2], (create_proxy("epsilon", collapse="off"),)))  # the direct path still builds
     assert off.is_nan and "epsilon built a network" in off.reason

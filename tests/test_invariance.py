@@ -59,7 +59,7 @@ def _classes(space: NB201Space, key: str) -> list[list[Any]]:
 def _direct(space: NB201Space, batch: Batch, proxy: Proxy, arch: Any) -> ProxyResult:
     """The proxy's value on ``arch`` itself, computed without any store."""
     job = ScoringJob(space, dataset_spec("cifar10"), batch, seed=0)
-    return job((space.format(arch), arch, proxy))[0]
+    return job((space.format(arch), arch, (proxy,)))[0][0]
 
 
 def _same(a: float, b: float, rel: float) -> bool:

@@ -1,14 +1,17 @@
 """``nas perf``: how many architectures per second each proxy scores (computation only).
 
-Models are built from a fixed seeded sample and scored on one batch; the score store is not
-used. Building a model is timed separately from scoring it. Epsilon is measured twice, on the
+Models are built from a fixed seeded sample, initialised by position as the scorer initialises
+them, and scored on one batch; the score store is not used. Building a model is timed separately from scoring it. Epsilon is measured twice, on the
 full networks (``collapse=off``) and on the width-collapsed ones where exact (``collapse=auto``).
 Each proxy is scored on its standard batch (its class attribute ``batch_size``) unless
 ``--batch-size`` gives one for all. Times are CPU seconds of the process (``time.process_time``;
 wall time is shown too). ``--reference`` also times the plain implementation of each proxy that
 has one (:mod:`nas.perf`) on the same models, architecture by architecture, and reports the
 ratio, the achieved GFLOP/s against one core's measured matrix-multiply peak, and how far the
-scores differ. ``--json`` prints one JSON document instead of the table.
+scores differ. Proxies of one shared pass (:attr:`nas.proxies.base.Proxy.shared_pass`: SNIP,
+grad_norm, Fisher and jacob_cov) are also timed together, as :func:`nas.scoring.score_architectures`
+scores them, and their values checked bit for bit against their own lines. ``--json`` prints one
+JSON document instead of the table.
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         elapsed = wall = ref_elapsed = 0.0
         nans, values, ref_values = 0, [], []
         for arch in archs:
-            model = proxy.prepare(space.build(arch, spec))
+            model = proxy.prepare(_built(space, arch, spec, context.seed))
             if reference is not None:
                 ref_model = copy.deepcopy(model)
                 with torch.enable_grad():
@@ -139,6 +142,11 @@ def run(args: argparse.Namespace) -> int:
                      f"({entry['peak_fraction']:.0%} of peak)  max rel diff {max(differences):.1e}")
         report["proxies"].append(entry)
         say(line)
+    for entry in _shared_passes(proxies, sizes, archs, space, spec, batch_of, context, per_arch, scores):
+        report.setdefault("shared_passes", []).append(entry)
+        say(f"{entry['proxies']:<24} {entry['ms_per_arch']:9.1f} ms/arch in one shared pass ({entry['pass']}); "
+            f"separately {entry['separate_ms_per_arch']:.1f} ms: {entry['speedup']:.2f}x; "
+            f"bit-equal to their own scores on {entry['equal']}/{entry['compared']}")
     if "epsilon collapse=off" in per_arch:
         ratio = per_arch["epsilon collapse=off"] / per_arch["epsilon collapse=auto"]
         report["epsilon_collapse_speedup"] = ratio
@@ -147,6 +155,55 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     return 0
+
+
+def _built(space: Any, arch: Any, spec: Any, seed: int) -> Any:
+    """The network of ``arch`` initialised as the scorer initialises it (by position, with ``seed``)."""
+    import torch
+
+    from nas.initialisation import initialise_by_position
+
+    torch.default_generator.manual_seed(seed)
+    return initialise_by_position(space.build(arch, spec), seed)
+
+
+def _shared_passes(
+    proxies: list[tuple[str, dict[str, str], Any]], sizes: list[int], archs: list[Any], space: Any, spec: Any,
+    batch_of: Any, context: Any, per_arch: dict[str, float], scores: dict[str, list[float]],
+) -> list[dict[str, Any]]:
+    """Time each shared pass on the proxies of the list it scores (two or more on one batch size).
+
+    The pass runs once per architecture for all of them, on the models and batch their own lines
+    used; its values are compared bit for bit with theirs.
+    """
+    from nas.perf import cpu_time
+
+    groups: dict[tuple[int, int], list[int]] = {}
+    for index, ((_, settings, proxy), size) in enumerate(zip(proxies, sizes)):
+        if proxy.shared_pass is not None and not settings:
+            groups.setdefault((id(proxy.shared_pass), size), []).append(index)
+    entries: list[dict[str, Any]] = []
+    for (_, size), members in groups.items():
+        if len(members) < 2:
+            continue
+        shared = [proxies[i][2] for i in members]
+        labels = [proxies[i][0] for i in members]
+        batch = batch_of(size)
+        elapsed, equal = 0.0, 0
+        for position, arch in enumerate(archs):
+            model = shared[0].prepare(_built(space, arch, spec, context.seed))
+            results, seconds = cpu_time(lambda: shared[0].shared_pass.score(model, batch, context, shared))
+            elapsed += seconds
+            for label, result in zip(labels, results):
+                own = scores[label][position]
+                equal += result.value == own or (math.isnan(result.value) and math.isnan(own))
+        separate = sum(per_arch[label] for label in labels)
+        entries.append({
+            "proxies": "+".join(labels), "pass": shared[0].shared_pass.name, "batch_size": len(batch),
+            "ms_per_arch": elapsed / len(archs) * 1e3, "separate_ms_per_arch": separate * 1e3,
+            "speedup": separate / max(elapsed / len(archs), 1e-12), "equal": equal, "compared": len(archs) * len(labels),
+        })
+    return entries
 
 
 def _agreement(direct: list[float], collapsed: list[float]) -> str:
