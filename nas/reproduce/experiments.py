@@ -258,8 +258,8 @@ class Sizes:
 #: the paper's setting
 FULL = Sizes(table1_wide=None, table1_sample=TABLE1_SAMPLE, weights=None, small_grid=False)
 #: ``--quick``: small samples, minutes rather than hours
-QUICK = Sizes(table1_wide=200, table1_sample=8, weights=100, small_grid=True, table3=8, table4_wide=20,
-              table4_sample=8, nlp_weights=20, table9=4, table10=6, fig4_archs=50, fig4_batch_seeds=2,
+QUICK = Sizes(table1_wide=200, table1_sample=4, weights=50, small_grid=True, table3=3, table4_wide=12,
+              table4_sample=4, nlp_weights=12, table9=2, table10=4, fig4_archs=30, fig4_batch_seeds=2,
               fig3=SearchSizes(3, 30, 100, ("cifar10",)), fig5=SearchSizes(2, 30, 60, ("cifar10",), 200),
               fig5_proxies=FIG5_QUICK_PROXIES)
 
