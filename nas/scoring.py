@@ -24,6 +24,7 @@ space with closed-form counts) is asked first, and no model is built when it ans
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from contextlib import closing
@@ -161,8 +162,10 @@ class ScoringJob:
         return first.shared_pass.score(model, self.batch, context, list(proxies))
 
 
-#: with executor "auto", jobs of at most this many missing architectures run in this process
+#: with executor "auto", jobs of at most this many missing architectures start in this process
 AUTO_SERIAL_LIMIT = 16
+#: ... and move to the worker pool when, after one score, the ones left would take longer than this here
+AUTO_POOL_SECONDS = 10.0
 _SERIAL = SerialExecutor()
 #: longest pause between two looks at the store while waiting for scores other processes compute
 WAIT_POLL_SECONDS = 0.5
@@ -177,7 +180,8 @@ class Scorer:
     ``ScoreStore.open(cache_dir)`` to keep scores across runs. ``executor`` is ``"serial"``,
     ``"local"`` (a pool of ``workers`` processes, default all cores), ``"auto"`` (the default:
     serial while at most :data:`AUTO_SERIAL_LIMIT` architectures are missing, where starting
-    worker processes would cost more than it saves, local otherwise) or ``"ray"`` (``workers``
+    worker processes would cost more than it saves, unless the first score shows that the rest
+    would take more than :data:`AUTO_POOL_SECONDS` here; local otherwise) or ``"ray"`` (``workers``
     actors on the Ray cluster at ``ray_address``, or on a local Ray instance), or an
     :class:`~nas.executors.Executor`. ``progress`` shows a progress bar on stderr. ``seed`` seeds
     each model's initialisation. Close the scorer (or use it as a context manager) to stop the
@@ -302,6 +306,7 @@ class Scorer:
                     pending = misses
                     while pending:
                         held: list[Item] = []
+                        switched = False
                         with closing(executor.map_unordered(self._job, claimed(pending, held))) as outcomes:
                             for (arch_id, arch, scored), outcome in outcomes:
                                 if isinstance(outcome, Failure):  # the worker died: nothing is known about the architecture
@@ -322,6 +327,14 @@ class Scorer:
                                 seconds += took / len(scored)
                                 computed += 1
                                 bar.update()
+                                if executor is _SERIAL and self._pool_pays(
+                                    took, sum(item[0] not in results and item not in held for item in pending)
+                                ):
+                                    executor, switched = self._start_executor(), True
+                                    break
+                        if switched:  # the rest on the pool (held items are claimed again)
+                            pending = [item for item in pending if item[0] not in results]
+                            continue
                         pending = self._wait_for(held, keys, redo, found)
             finally:
                 try:  # an interrupted run leaves no lease behind (a killed one leaves leases that die with it)
@@ -376,8 +389,24 @@ class Scorer:
         if self._executor is None:
             if self._executor_args[0] == "auto" and pending <= AUTO_SERIAL_LIMIT:
                 return _SERIAL
+            return self._start_executor()
+        return self._executor
+
+    def _start_executor(self) -> Executor:
+        if self._executor is None:
             self._executor = create_executor(*self._executor_args)
         return self._executor
+
+    def _pool_pays(self, took: float, left: int) -> bool:
+        """Whether ``left`` more scores of ``took`` seconds each are worth starting ``"auto"``'s worker pool.
+
+        Only for ``"auto"`` with more than one worker, when the scores left would take more than
+        :data:`AUTO_POOL_SECONDS` in this process (starting the workers costs a few seconds).
+        """
+        if self._own_executor is False or self._executor_args[0] != "auto" or left == 0:
+            return False
+        workers = self._executor_args[1] or os.cpu_count() or 1
+        return workers > 1 and took * left > AUTO_POOL_SECONDS
 
     def close(self) -> None:
         """Stop the workers of the executor it started (and drop its private in-memory store, if any)."""

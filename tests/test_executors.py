@@ -218,6 +218,27 @@ def test_auto_runs_small_jobs_in_process_and_large_ones_on_a_local_pool(space, b
         assert isinstance(executor, LocalExecutor)
 
 
+def test_auto_moves_a_small_job_to_the_pool_when_its_first_score_shows_the_rest_is_slow(space, batch, monkeypatch) -> None:
+    """After one score in this process, the rest goes to the pool when it would take longer than AUTO_POOL_SECONDS."""
+    import nas.scoring as scoring
+
+    rng = random.Random(12)
+    archs = [space.sample(rng) for _ in range(5)]
+    proxy = create_proxy("synflow")
+    monkeypatch.setattr(scoring, "AUTO_POOL_SECONDS", 0.0)  # any score "slow": the first one decides for the pool
+    with Scorer(space, "cifar10", batch, executor="auto", workers=2) as scorer:
+        moved = scorer.values(archs, proxy)
+        assert isinstance(scorer._executor, LocalExecutor)
+        assert scorer.last_stats is not None and scorer.last_stats.computed == len(set(map(space.format, archs)))
+    with Scorer(space, "cifar10", batch, executor="auto", workers=1) as one:
+        alone = one.values(archs, proxy)
+        assert one._executor is None  # one worker: nothing to move to
+    with Scorer(space, "cifar10", batch, executor="serial") as serial:
+        expected = serial.values(archs, proxy)
+    # exact: every score is computed single-threaded from the same model and batch, wherever it runs
+    assert np.array_equal(moved, expected, equal_nan=True) and np.array_equal(alone, expected, equal_nan=True)
+
+
 def test_bad_executor_arguments_are_user_errors(space, batch):
     with pytest.raises(NasError, match="unknown executor 'threads'"):
         Scorer(space, "cifar10", batch, executor="threads")
