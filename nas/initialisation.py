@@ -15,6 +15,7 @@ shape. The scorer applies it to every model it builds, before the proxy sees it.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -26,6 +27,13 @@ def position_seed(seed: int, name: str) -> int:
     """A 63-bit seed derived from ``seed`` and a module's qualified ``name`` (stable across processes)."""
     digest = hashlib.blake2b(f"{seed}:{name}".encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "little") & (2**63 - 1)
+
+
+def build_initialised(space: Any, arch: Any, dataset: Any, seed: int) -> nn.Module:
+    """``space.build(arch, dataset)`` as the scorer builds it: the global CPU generator seeded with
+    ``seed`` first, then every module initialised by position (:func:`initialise_by_position`)."""
+    torch.default_generator.manual_seed(seed)  # models are built on the CPU
+    return initialise_by_position(space.build(arch, dataset), seed)
 
 
 def initialise_by_position(model: nn.Module, seed: int) -> nn.Module:

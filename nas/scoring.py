@@ -39,7 +39,7 @@ from nas.data import load_batch
 from nas.datasets import DatasetSpec
 from nas.errors import NasError
 from nas.executors import Executor, Failure, SerialExecutor, check_executor, create_executor, failure_of
-from nas.initialisation import initialise_by_position
+from nas.initialisation import build_initialised
 from nas.proxies.base import Batch, Proxy, ProxyContext, ProxyResult
 from nas.spaces.base import Architecture, SearchSpace, arch_key
 from nas.store import ScoreKey, ScoreStore, StoredScore
@@ -153,8 +153,7 @@ class ScoringJob:
             found = first.score_architecture(self.space, arch, self.dataset, self.batch)
             if found is not None:
                 return [found]
-        torch.default_generator.manual_seed(self.seed)  # models are built on the CPU
-        model = first.prepare(initialise_by_position(self.space.build(arch, self.dataset), self.seed))
+        model = first.prepare(build_initialised(self.space, arch, self.dataset, self.seed))
         context = ProxyContext(self.space.name, self.dataset.name, self.dataset.num_classes, self.seed)
         if len(proxies) == 1:
             return [first.score(model, self.batch, context)]
@@ -422,43 +421,51 @@ class Scorer:
         self.close()
 
 
+def _why_not_companion(proxy: Proxy, other: Proxy, names: Sequence[str]) -> str | None:
+    """Why ``other`` cannot be scored on ``proxy``'s models (``names``: those already scored there), or ``None``.
+
+    A companion shares ``proxy``'s :attr:`~nas.proxies.base.Proxy.shared_pass`, its invariance
+    (so the same architecture key) and its model preparation, and is not one of ``names``.
+    """
+    if proxy.shared_pass is None or other.shared_pass is not proxy.shared_pass:
+        return f"proxy {other.name!r} is not scored by the same shared pass as {proxy.name!r}"
+    if other.invariance != proxy.invariance:
+        return f"proxy {other.name!r} keys its scores by {other.invariance!r}, {proxy.name!r} by {proxy.invariance!r}"
+    if type(other).prepare is not type(proxy).prepare:
+        return f"proxy {other.name!r} prepares its model otherwise than {proxy.name!r}"
+    if other.name in names:
+        return f"proxy {other.name!r} is given twice"
+    return None
+
+
 def _check_companions(proxy: Proxy, companions: Sequence[Proxy]) -> None:
-    """:class:`NasError` unless every companion shares ``proxy``'s pass and invariance, once each and not ``proxy``."""
+    """:class:`NasError` unless every companion can be scored on ``proxy``'s models (:func:`_why_not_companion`)."""
     names = [proxy.name]
     for companion in companions:
-        if proxy.shared_pass is None or companion.shared_pass is not proxy.shared_pass:
-            raise NasError(f"proxy {companion.name!r} is not scored by the same shared pass as {proxy.name!r}")
-        if companion.invariance != proxy.invariance:
-            raise NasError(f"proxy {companion.name!r} keys its scores by {companion.invariance!r}, {proxy.name!r} by {proxy.invariance!r}")
-        if companion.name in names:
-            raise NasError(f"proxy {companion.name!r} is given twice")
+        reason = _why_not_companion(proxy, companion, names)
+        if reason:
+            raise NasError(reason)
         names.append(companion.name)
 
 
 def shared_pass_companions(proxies: Sequence[Proxy], batch: Batch) -> list[list[Proxy]]:
     """For each of ``proxies`` (scored in this order on ``batch``), the later ones its models can also score.
 
-    A proxy's companions are the later proxies of its :attr:`~nas.proxies.base.Proxy.shared_pass`
-    and invariance (and model preparation) that are not a companion of an earlier proxy. None on a batch without labels
-    (the pass would fail for every proxy that reads the loss) or for proxies without a pass.
+    A proxy's companions are the later proxies that can be scored on its models
+    (:func:`_why_not_companion`: the same shared pass, invariance and model preparation) and are
+    not a companion of an earlier proxy. None on a batch without labels (the pass would fail for
+    every proxy that reads the loss) or for proxies without a pass.
     """
     taken: set[int] = set()
     groups: list[list[Proxy]] = []
     for i, proxy in enumerate(proxies):
         group: list[Proxy] = []
         if proxy.shared_pass is not None and batch.targets is not None and i not in taken:
-            names = {proxy.name}
+            names = [proxy.name]
             for j in range(i + 1, len(proxies)):
-                other = proxies[j]
-                if (
-                    j not in taken
-                    and other.shared_pass is proxy.shared_pass
-                    and other.invariance == proxy.invariance
-                    and other.name not in names
-                    and type(other).prepare is type(proxy).prepare
-                ):
-                    group.append(other)
-                    names.add(other.name)
+                if j not in taken and _why_not_companion(proxy, proxies[j], names) is None:
+                    group.append(proxies[j])
+                    names.append(proxies[j].name)
                     taken.add(j)
         groups.append(group)
     return groups

@@ -59,15 +59,10 @@ def fast_layout(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     return inputs
 
 
-def _loss(proxy: str, model: nn.Module, batch: Batch, fast: bool = True) -> torch.Tensor:
-    """Cross-entropy of ``model`` (training mode) on the batch, with a graph for gradients.
-
-    ``fast``: in :func:`fast_layout` (else the default layout).
-    """
+def _loss(proxy: str, model: nn.Module, batch: Batch) -> torch.Tensor:
+    """Cross-entropy of ``model`` (training mode, default memory layout) on the batch, with a graph for gradients."""
     model.train()
     inputs = inputs_for(model, batch)
-    if fast:
-        inputs = fast_layout(model, inputs)
     targets = targets_for(proxy, model, batch)
     with torch.enable_grad():
         return cross_entropy(logits_of(model(inputs)), targets)
@@ -168,11 +163,13 @@ class LossGradientPass(SharedPass):
         if floating and not wants_weights:  # Fisher and jacob_cov read no weight gradient
             for parameter in model.parameters():
                 parameter.requires_grad_(False)
+        # the input needs a gradient for jacob_cov, and for Fisher's activations when no weight has one
+        input_gradient = floating and (wants_jacobian or not wants_weights)
         inputs = inputs_for(model, batch)
-        if floating and (wants_jacobian or not wants_weights):
-            inputs = inputs.detach().clone()
+        if input_gradient:
+            inputs = inputs.detach().clone()  # the batch's own tensor is left alone
         inputs = fast_layout(model, inputs)
-        if floating and (wants_jacobian or not wants_weights):
+        if input_gradient:
             inputs.requires_grad_(True)
         loss_proxies = [name for name in names if name != "jacob_cov"]
         fisher = _FisherTerms(prunable_layers(model) if wants_fisher else [])
@@ -371,7 +368,7 @@ class Grasp(Proxy):
         with torch.enable_grad():
             # default layout: GraSP sums terms of both signs, and channels-last batch norm's coarser
             # rounding moved well-conditioned scores by up to 0.4% (docs/performance.md)
-            loss = _loss(self.name, model, batch, fast=False)
+            loss = _loss(self.name, model, batch)
             if not torch.isfinite(loss):
                 return ProxyResult.nan(f"grasp: loss is not finite ({float(loss)})")
             if not loss.requires_grad:

@@ -19,10 +19,10 @@ import torch
 
 from nas.data import load_batch
 from nas.errors import NasError
-from nas.initialisation import initialise_by_position
+from nas.initialisation import build_initialised
 from nas.proxies import create_proxy
 from nas.proxies.base import Batch, ProxyContext, ProxyResult
-from nas.proxies.pruning import LOSS_GRADIENT
+from nas.proxies.pruning import LOSS_GRADIENT, Fisher
 from nas.scoring import Scorer, score_architectures, shared_pass_companions
 from nas.spaces import create_space
 from nas.spaces.base import arch_key
@@ -39,8 +39,7 @@ def _same(a: ProxyResult, b: ProxyResult) -> bool:
 
 def _model(space_name: str, dataset: str, arch: object) -> torch.nn.Module:
     space = create_space(space_name)
-    torch.default_generator.manual_seed(0)
-    return initialise_by_position(space.build(arch, space.dataset_spec(dataset)), 0)
+    return build_initialised(space, arch, space.dataset_spec(dataset), 0)
 
 
 @pytest.mark.parametrize(
@@ -141,6 +140,14 @@ def test_companions_must_share_the_pass(data_dir) -> None:
             scorer.score([space.sample(np.random.default_rng(0))], create_proxy("snip"), [create_proxy("grasp")])
         with pytest.raises(NasError, match="given twice"):
             scorer.score([space.sample(np.random.default_rng(0))], create_proxy("snip"), [create_proxy("snip")])
+
+        class PreparedFisher(Fisher):  # the same pass and invariance, another model preparation
+            def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
+                return model.double()
+
+        with pytest.raises(NasError, match="prepares its model otherwise than 'snip'"):
+            scorer.score([space.sample(np.random.default_rng(0))], create_proxy("snip"), [PreparedFisher()])
+        assert shared_pass_companions([create_proxy("snip"), PreparedFisher()], batch) == [[], []]
     with pytest.raises(NasError, match="scores snip, grad_norm, fisher, jacob_cov, not 'grasp'"):
         LOSS_GRADIENT.score(torch.nn.Linear(2, 2), batch, ProxyContext("nb201", "cifar10", 10, 0), [create_proxy("grasp")])
 

@@ -128,13 +128,12 @@ def build(space_name: str, arch: str | Architecture, dataset: str | None = None,
 
     ``dataset`` defaults to the space's first dataset. With ``seed`` (the default 0), every
     module is initialised by position as the scorer does
-    (:func:`nas.initialisation.initialise_by_position`), so the model equals the one proxies
+    (:func:`nas.initialisation.build_initialised`), so the model equals the one proxies
     score; ``seed=None`` keeps PyTorch's default initialisation.
     """
-    from nas.initialisation import initialise_by_position
+    from nas.initialisation import build_initialised
 
     the_space = space(space_name)
     parsed = the_space.parse(arch) if isinstance(arch, str) else arch
     spec = the_space.dataset_spec(dataset or the_space.datasets[0])
-    model = the_space.build(parsed, spec)
-    return model if seed is None else initialise_by_position(model, seed)
+    return the_space.build(parsed, spec) if seed is None else build_initialised(the_space, parsed, spec, seed)

@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from nas.data import load_batch
+    from nas.initialisation import build_initialised
     from nas.perf import PASSES, REFERENCES, cpu_time, peak_gflops, relative_difference
     from nas.proxies import create_proxy
     from nas.proxies.base import ProxyContext
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         elapsed = wall = ref_elapsed = 0.0
         nans, values, ref_values = 0, [], []
         for arch in archs:
-            model = proxy.prepare(_built(space, arch, spec, context.seed))
+            model = proxy.prepare(build_initialised(space, arch, spec, context.seed))
             if reference is not None:
                 ref_model = copy.deepcopy(model)
                 with torch.enable_grad():
@@ -157,16 +158,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _built(space: Any, arch: Any, spec: Any, seed: int) -> Any:
-    """The network of ``arch`` initialised as the scorer initialises it (by position, with ``seed``)."""
-    import torch
-
-    from nas.initialisation import initialise_by_position
-
-    torch.default_generator.manual_seed(seed)
-    return initialise_by_position(space.build(arch, spec), seed)
-
-
 def _shared_passes(
     proxies: list[tuple[str, dict[str, str], Any]], sizes: list[int], archs: list[Any], space: Any, spec: Any,
     batch_of: Any, context: Any, per_arch: dict[str, float], scores: dict[str, list[float]],
@@ -176,6 +167,7 @@ def _shared_passes(
     The pass runs once per architecture for all of them, on the models and batch their own lines
     used; its values are compared bit for bit with theirs.
     """
+    from nas.initialisation import build_initialised
     from nas.perf import cpu_time
 
     groups: dict[tuple[int, int], list[int]] = {}
@@ -191,7 +183,7 @@ def _shared_passes(
         batch = batch_of(size)
         elapsed, equal = 0.0, 0
         for position, arch in enumerate(archs):
-            model = shared[0].prepare(_built(space, arch, spec, context.seed))
+            model = shared[0].prepare(build_initialised(space, arch, spec, context.seed))
             results, seconds = cpu_time(lambda: shared[0].shared_pass.score(model, batch, context, shared))
             elapsed += seconds
             for label, result in zip(labels, results):
